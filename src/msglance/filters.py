@@ -1,0 +1,142 @@
+"""Separable moment filters for 2-D and 3-D images (box and Gaussian).
+
+All filters act on tensors shaped ``(B, C, *spatial)`` with two or three spatial dimensions
+and use *valid* placement: a window of size ``k`` over an axis of length ``n`` gives
+``(n - k) // stride + 1`` outputs. Callers that want zero padding pad first.
+
+No dense ``k x k`` (or ``k x k x k``) kernel is ever built:
+
+* :func:`box_filter` computes the window mean
+
+  .. math:: \\bar{x}(p) = \\frac{1}{k^d} \\sum_{q \\in W_k(p)} x(q)
+
+  one axis at a time with *recursive doubling*: sums of 1, 2, 4, ... consecutive values are
+  formed by adding shifted views, and the binary digits of ``k`` pick which partial sums make
+  up the window. That costs ``O(log k)`` additions per value and axis, and its rounding error
+  is that of pairwise summation (about 1e-7 relative in float32), unlike a running
+  ``cumsum`` whose error grows with the image size.
+* :func:`gaussian_filter` applies a normalised 1-D Gaussian along each axis as a weighted sum
+  of shifted views (``k`` multiply-adds per value and axis).
+
+Both are differentiable and work on any floating dtype and device.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "box_filter",
+    "gaussian_filter",
+    "gaussian_kernel1d",
+    "separable_filter",
+    "window_sum",
+]
+
+
+def _check_spatial(x: Tensor, window: int, stride: int) -> None:
+    if x.ndim not in (4, 5):
+        raise ValueError(
+            f"expected a (B, C, H, W) or (B, C, D, H, W) tensor, got shape {tuple(x.shape)}"
+        )
+    if window < 1 or stride < 1:
+        raise ValueError(f"window and stride must be >= 1, got window={window}, stride={stride}")
+    small = [n for n in x.shape[2:] if n < window]
+    if small:
+        raise ValueError(
+            f"window {window} is larger than the spatial size {tuple(x.shape[2:])}"
+        )
+
+
+def window_sum(x: Tensor, window: int, dim: int, stride: int = 1) -> Tensor:
+    """Sum of ``window`` consecutive values along ``dim`` (valid placement).
+
+    Uses recursive doubling: ``O(log window)`` tensor additions, pairwise-summation accuracy.
+    """
+    n = x.shape[dim]
+    out_len = n - window + 1
+    if out_len < 1:
+        raise ValueError(f"window {window} is larger than the size {n} of dimension {dim}")
+    result: Tensor | None = None
+    offset = 0
+    partial = x  # partial[i] = sum of `width` values starting at i
+    width = 1
+    k = window
+    while k:
+        if k & 1:
+            seg = partial.narrow(dim, offset, out_len)
+            result = seg if result is None else result + seg
+            offset += width
+        k >>= 1
+        if k:
+            length = partial.shape[dim] - width
+            partial = partial.narrow(dim, 0, length) + partial.narrow(dim, width, length)
+            width *= 2
+    assert result is not None  # window >= 1 guarantees one set bit
+    if stride > 1:
+        index = [slice(None)] * x.ndim
+        index[dim] = slice(None, None, stride)
+        result = result[tuple(index)]
+    return result
+
+
+def box_filter(x: Tensor, window: int, stride: int = 1) -> Tensor:
+    """Mean over every ``window``-sized box (square/cube) at the given stride, valid placement.
+
+    Args:
+        x: ``(B, C, H, W)`` or ``(B, C, D, H, W)``.
+        window: box side ``k``.
+        stride: step between boxes along every axis.
+
+    Returns:
+        ``(B, C, *out)`` with ``out_i = (n_i - k) // stride + 1``.
+    """
+    _check_spatial(x, window, stride)
+    out = x
+    for dim in range(2, x.ndim):
+        out = window_sum(out, window, dim, stride)
+    return out / float(window ** (x.ndim - 2))
+
+
+def gaussian_kernel1d(
+    window: int, sigma: float, *, dtype: torch.dtype = torch.float32, device=None
+) -> Tensor:
+    """Normalised 1-D Gaussian ``g_i \\propto exp(-(i - c)^2 / (2 sigma^2))``, ``c = (k-1)/2``."""
+    if window < 1 or sigma <= 0 or not math.isfinite(sigma):
+        raise ValueError(f"need window >= 1 and sigma > 0, got window={window}, sigma={sigma}")
+    coords = torch.arange(window, dtype=torch.float64) - (window - 1) / 2.0
+    g = torch.exp(-(coords**2) / (2.0 * sigma**2))
+    return (g / g.sum()).to(dtype=dtype, device=device)
+
+
+def separable_filter(x: Tensor, kernel1d: Tensor, stride: int = 1) -> Tensor:
+    """Correlate ``x`` with the outer product of ``kernel1d`` along every spatial axis (valid).
+
+    The kernel is applied axis by axis as a weighted sum of shifted views, so the cost is
+    ``len(kernel1d)`` multiply-adds per value and axis.
+    """
+    if kernel1d.ndim != 1:
+        raise ValueError(f"kernel1d must be 1-D, got shape {tuple(kernel1d.shape)}")
+    k = kernel1d.numel()
+    _check_spatial(x, k, stride)
+    weights = [float(w) for w in kernel1d.detach().cpu().double()]
+    out = x
+    for dim in range(2, x.ndim):
+        out_len = out.shape[dim] - k + 1
+        acc = out.narrow(dim, 0, out_len) * weights[0]
+        for j in range(1, k):
+            acc = acc.add(out.narrow(dim, j, out_len), alpha=weights[j])
+        if stride > 1:
+            index = [slice(None)] * out.ndim
+            index[dim] = slice(None, None, stride)
+            acc = acc[tuple(index)]
+        out = acc
+    return out
+
+
+def gaussian_filter(x: Tensor, window: int, sigma: float, stride: int = 1) -> Tensor:
+    """Gaussian-weighted window mean (valid placement), separable along every spatial axis."""
+    return separable_filter(x, gaussian_kernel1d(window, sigma, dtype=torch.float64), stride)
