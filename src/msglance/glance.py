@@ -1,0 +1,621 @@
+r"""Glance Index, Local Glance, Global Glance and the MS-Glance loss (WACV 2025).
+
+A *Glance vector* is a group of ``k`` pixel values. Two groups ``u`` (from the prediction
+``x``) and ``v`` (from the target ``y``) are compared by their **Glance Index**, the Pearson
+correlation with a small stabiliser:
+
+.. math::
+
+    \mathrm{GI}(u, v) = \frac{\operatorname{cov}(u, v)}
+        {\sqrt{(\operatorname{var}(u) + \epsilon)(\operatorname{var}(v) + \epsilon)}}
+
+with population (biased) moments and variances clamped at 0, so the square root is always of
+a positive number and constant groups give ``GI = 0`` with finite gradients. ``GI`` lies in
+``[-1, 1]``, ``GI(u, u) = var / (var + eps) ~ 1`` and ``GI(u, a u + b) ~ 1`` for ``a > 0``.
+
+* **Local Glance** (:func:`glance_index`): the groups are all ``k x k`` (``k x k x k`` in 3-D)
+  windows at the same position in ``x`` and ``y``; the index is the mean over windows,
+  channels and (with ``reduction="mean"``) items. Window moments come from
+  :func:`msglance.filters.box_filter` (recursive-doubling sums), never a dense convolution.
+* **Global Glance** (:func:`global_glance_index`): per item, ``n*m`` positions are drawn
+  uniformly without replacement (shared by ``x``, ``y`` and all channels), laid out as an
+  ``n x m`` grid, re-ordered ``R`` times (identity first, then ``R - 1`` random
+  permutations), concatenated row-major into an ``n x (m R)`` mosaic, and the Local Glance
+  index of the two mosaics is taken. Every window then compares two random groups of pixels
+  spread across the whole image. Sampling is one batched operation on the tensors' device.
+* **Air prior** (``delta``): only positions where the target magnitude exceeds ``delta`` are
+  drawn. An item with fewer than ``n*m`` such positions is drawn *with* replacement from them
+  (from all positions if none qualify), with a one-time :class:`AirPriorWarning`; no item is
+  ever dropped or zeroed, and the other items' samples do not change.
+* **Parity mode** (``parity="official"``) reproduces the published reference code: per-window
+  ``S = (cov + C3) / (sqrt(var_x) sqrt(var_y) + C3)`` with ``C3 = 0.03**2 / 2``, zero padding
+  of ``(k - 1) // 2`` on every side, and for the global term the mosaic clipped to ``[0, 1]``
+  and multiplied by 255. It is for comparisons only.
+
+Losses: ``global = 1 - GI_global``, ``local = 1 - GI_local`` and
+``MS-Glance = lambda_G * global + lambda_L * local`` (plus an optional L1/L2 pixel term).
+
+Complex input (a complex tensor, or a real tensor ``(B, C, H, W, 2)`` / ``(B, C, D, H, W, 2)``
+holding real and imaginary parts) is reduced to its magnitude (``complex_mode="magnitude"``)
+or split into real and imaginary channels (``complex_mode="channels"``). float16/bfloat16
+inputs are computed in float32 and returned in the input dtype.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from msglance.filters import box_filter
+from msglance.validation import check_pair, check_reduction, reduce
+
+__all__ = [
+    "AirPriorWarning",
+    "GlobalGlanceLoss",
+    "LocalGlanceLoss",
+    "MSGlanceLoss",
+    "OFFICIAL_C3",
+    "glance_index",
+    "glance_index_map",
+    "global_glance_index",
+    "ms_glance_index",
+    "sample_positions",
+]
+
+logger = logging.getLogger(__name__)
+
+Padding = Literal["valid", "zero"]
+ComplexMode = Literal["magnitude", "channels"]
+Parity = Literal["official"] | None
+
+#: Stabiliser of the reference implementation's per-window statistic, ``0.03**2 / 2``.
+OFFICIAL_C3: float = 0.03**2 / 2
+
+
+class AirPriorWarning(UserWarning):
+    """Some items had fewer valid (target > delta) positions than the Global Glance grid."""
+
+
+# ----------------------------------------------------------------------------------------
+# input preparation
+# ----------------------------------------------------------------------------------------
+
+
+def _safe_sqrt(v: Tensor) -> Tensor:
+    """``sqrt(max(v, 0))`` with a zero (not infinite) gradient where ``v <= 0``."""
+    pos = v > 0
+    return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
+
+
+def _is_real_imag_pair(t: Tensor) -> bool:
+    """A real ``(B, C, H, W, 2)`` or ``(B, C, D, H, W, 2)`` tensor of (real, imaginary) parts.
+
+    (A genuine 3-D volume whose last axis has size 2 would be read this way; such a volume
+    cannot hold a Glance window larger than 2 anyway.)
+    """
+    return (not t.is_complex()) and t.ndim in (5, 6) and t.shape[-1] == 2
+
+
+def _to_real(t: Tensor, complex_mode: str) -> Tensor:
+    if t.is_complex():
+        re, im = t.real, t.imag
+    elif _is_real_imag_pair(t):
+        re, im = t[..., 0], t[..., 1]
+    else:
+        return t
+    if complex_mode == "magnitude":
+        return _safe_sqrt(re * re + im * im)
+    if complex_mode == "channels":
+        return torch.cat([re, im], dim=1)
+    raise ValueError(f"complex_mode must be 'magnitude' or 'channels', got {complex_mode!r}")
+
+
+def _prepare(x: Tensor, y: Tensor, complex_mode: str) -> tuple[Tensor, Tensor, torch.dtype]:
+    """Validate, reduce complex input to real, and up-cast half precision to float32.
+
+    Returns the real ``(B, C, *spatial)`` pair and the dtype results are returned in.
+    """
+    check_pair(x, y, ndims=(4, 5, 6), allow_complex=True)
+    out_dtype = x.dtype
+    if x.is_complex() or _is_real_imag_pair(x):
+        x, y = _to_real(x, complex_mode), _to_real(y, complex_mode)
+        out_dtype = x.dtype
+    elif x.ndim == 6:
+        raise ValueError(
+            "6-D input must be (B, C, D, H, W, 2) real/imaginary pairs, "
+            f"got shape {tuple(x.shape)}"
+        )
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x, y = x.float(), y.float()
+    return x, y, out_dtype
+
+
+def _check_common(window: int, stride: int, padding: str, eps: float, parity: Parity) -> None:
+    if not isinstance(window, int) or window < 1:
+        raise ValueError(f"window must be a positive int, got {window!r}")
+    if not isinstance(stride, int) or stride < 1:
+        raise ValueError(f"stride must be a positive int, got {stride!r}")
+    if padding not in ("valid", "zero"):
+        raise ValueError(f"padding must be 'valid' or 'zero', got {padding!r}")
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
+    if parity not in (None, "official"):
+        raise ValueError(f"parity must be None or 'official', got {parity!r}")
+
+
+# ----------------------------------------------------------------------------------------
+# Local Glance
+# ----------------------------------------------------------------------------------------
+
+
+def glance_index_map(
+    x: Tensor,
+    y: Tensor,
+    window: int = 16,
+    stride: int = 1,
+    padding: Padding = "valid",
+    eps: float = 1e-8,
+    parity: Parity = None,
+) -> Tensor:
+    """Per-window Glance Index of two real ``(B, C, *spatial)`` tensors (no validation).
+
+    Returns ``(B, C, *out)``, one value per window. With ``parity="official"`` the value is
+    the reference statistic ``(cov + C3) / (sqrt(var_x) sqrt(var_y) + C3)``.
+    """
+    spatial = x.ndim - 2
+    if padding == "zero" or parity == "official":
+        p = (window - 1) // 2
+        x = F.pad(x, (p, p) * spatial)
+        y = F.pad(y, (p, p) * spatial)
+    too_small = [n for n in x.shape[2:] if n < window]
+    if too_small:
+        raise ValueError(
+            f"window {window} is larger than the (padded) spatial size {tuple(x.shape[2:])}"
+        )
+    # Covariances are invariant to a common shift; removing each channel's mean first keeps
+    # E[x^2] - E[x]^2 from cancelling catastrophically in float32. (Done after padding, so
+    # the padded zeros shift with the data.)
+    dims = tuple(range(2, x.ndim))
+    x = x - x.mean(dim=dims, keepdim=True).detach()
+    y = y - y.mean(dim=dims, keepdim=True).detach()
+    b = x.shape[0]
+    stack = torch.cat([x, y, x * x, y * y, x * y], dim=0)
+    mx, my, mxx, myy, mxy = box_filter(stack, window, stride).split(b, dim=0)
+    var_x = (mxx - mx * mx).clamp_min(0.0)
+    var_y = (myy - my * my).clamp_min(0.0)
+    cov = mxy - mx * my
+    if parity == "official":
+        return (cov + OFFICIAL_C3) / (_safe_sqrt(var_x) * _safe_sqrt(var_y) + OFFICIAL_C3)
+    gi = cov * torch.rsqrt((var_x + eps) * (var_y + eps))
+    return gi.clamp(-1.0, 1.0)
+
+
+def _per_item(index_map: Tensor) -> Tensor:
+    return index_map.flatten(1).mean(dim=1)
+
+
+def glance_index(
+    x: Tensor,
+    y: Tensor,
+    window: int = 16,
+    stride: int = 1,
+    padding: Padding = "valid",
+    eps: float = 1e-8,
+    reduction: str = "mean",
+    complex_mode: ComplexMode = "magnitude",
+    parity: Parity = None,
+) -> Tensor:
+    r"""Local Glance Index: the mean Glance Index over all ``window``-sized windows.
+
+    .. math::
+
+        \mathrm{GI}_{local}(x, y) = \frac{1}{|P| C} \sum_{c} \sum_{p \in P}
+            \mathrm{GI}\big(x_c[W_k(p)],\, y_c[W_k(p)]\big)
+
+    Args:
+        x: prediction ``(B, C, H, W)`` or ``(B, C, D, H, W)`` (complex allowed, see module doc).
+        y: target, same shape and dtype.
+        window: window side ``k`` (default 16).
+        stride: step between windows (default 1).
+        padding: ``"valid"`` (default, windows inside the image) or ``"zero"``
+            (``(k - 1) // 2`` zeros on every side, as the reference code).
+        eps: variance stabiliser (default 1e-8, for data on a [0, 1] scale).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one value per item).
+        complex_mode: ``"magnitude"`` or ``"channels"`` for complex input.
+        parity: ``None`` (ours) or ``"official"`` (reference numbers; zero padding, C3).
+
+    Returns:
+        The index in ``[-1, 1]`` (1 = identical structure), reduced as asked, in the
+        input's (real) dtype.
+    """
+    _check_common(window, stride, padding, eps, parity)
+    check_reduction(reduction)
+    xr, yr, out_dtype = _prepare(x, y, complex_mode)
+    values = _per_item(glance_index_map(xr, yr, window, stride, padding, eps, parity))
+    return reduce(values, reduction).to(out_dtype)
+
+
+# ----------------------------------------------------------------------------------------
+# Global Glance
+# ----------------------------------------------------------------------------------------
+
+
+def _valid_positions(target: Tensor, delta: float | None) -> Tensor | None:
+    """``(B, N)`` bool: positions whose target magnitude (max over channels) exceeds delta."""
+    if delta is None:
+        return None
+    return target.detach().abs().flatten(2).amax(dim=1) > delta
+
+
+def sample_positions(
+    target: Tensor,
+    count: int,
+    delta: float | None = None,
+    generator: torch.Generator | None = None,
+    replacement: bool = False,
+) -> Tensor:
+    """Draw ``count`` flat spatial positions per item, uniformly, in random order.
+
+    Args:
+        target: ``(B, C, *spatial)`` real tensor (only its shape, device and, with ``delta``,
+            its values are used).
+        count: positions per item.
+        delta: air prior: only positions whose target magnitude (max over channels) is
+            ``> delta`` are eligible. Items with fewer eligible positions than ``count`` are
+            drawn with replacement from them (from all positions if there are none), with an
+            :class:`AirPriorWarning`.
+        generator: ``torch.Generator`` on the target's device, for reproducible draws.
+        replacement: draw every item with replacement.
+
+    Returns:
+        ``(B, count)`` int64 indices into the flattened spatial dimensions.
+
+    The random numbers consumed are the same whatever the data (one ``(B, N)``, one
+    ``(B, count)`` draw), so one item's deficit never changes another item's sample.
+    """
+    b = target.shape[0]
+    n = target[0, 0].numel()
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    valid = _valid_positions(target, delta)
+    if valid is None and count > n and not replacement:
+        raise ValueError(
+            f"cannot draw {count} positions without replacement from {n} pixels per item "
+            f"(spatial shape {tuple(target.shape[2:])}); use a smaller grid or replacement=True"
+        )
+    dev = target.device
+    keys = torch.rand(b, n, generator=generator, device=dev)
+    uniform = torch.rand(b, count, generator=generator, device=dev)
+    if valid is not None:
+        keys = keys.masked_fill(~valid, 2.0)  # invalid positions sort last
+    if count <= n:
+        index = keys.topk(count, dim=1, largest=False, sorted=True).indices
+    else:
+        index = torch.zeros(b, count, dtype=torch.long, device=dev)
+    if replacement:
+        deficient = torch.ones(b, dtype=torch.bool, device=dev)
+    elif valid is not None:
+        deficient = valid.sum(dim=1) < count
+    else:
+        return index
+    if not bool(deficient.any()):
+        return index
+    rows = deficient.nonzero().squeeze(1)
+    eligible = (
+        valid[rows] if valid is not None else torch.ones(rows.numel(), n, dtype=torch.bool, device=dev)
+    )
+    none_valid = ~eligible.any(dim=1, keepdim=True)
+    eligible = eligible | none_valid
+    n_eligible = eligible.sum(dim=1, keepdim=True)
+    if not replacement:
+        warnings.warn(
+            f"Global Glance: some items have fewer positions with target > delta={delta} than "
+            f"the {count} grid positions; those items are sampled with replacement "
+            "(from all positions where none qualify)",
+            AirPriorWarning,
+            stacklevel=3,
+        )
+        logger.debug("air prior: %d of %d items sampled with replacement", rows.numel(), b)
+    # eligible positions first (stable), then pick uniformly among the first n_eligible
+    order = torch.argsort((~eligible).to(torch.uint8), dim=1, stable=True)
+    pick = (uniform[rows] * n_eligible).long().clamp_max(n_eligible - 1)
+    index = index.index_copy(0, rows, order.gather(1, pick))
+    return index
+
+
+def _mosaic_index(
+    index: Tensor, repeats: int, generator: torch.Generator | None
+) -> Tensor:
+    """``(B, R*k)``: the drawn order first, then ``R - 1`` random permutations of it."""
+    if repeats == 1:
+        return index
+    b, k = index.shape
+    perms = torch.rand(b, repeats - 1, k, generator=generator, device=index.device).argsort(dim=-1)
+    return torch.cat([index, index.gather(1, perms.flatten(1))], dim=1)
+
+
+def global_glance_index(
+    x: Tensor,
+    y: Tensor,
+    grid: tuple[int, int] = (96, 96),
+    window: int = 16,
+    stride: int = 1,
+    repeats: int = 10,
+    delta: float | None = None,
+    generator: torch.Generator | None = None,
+    replacement: bool = False,
+    padding: Padding = "valid",
+    eps: float = 1e-8,
+    reduction: str = "mean",
+    complex_mode: ComplexMode = "magnitude",
+    parity: Parity = None,
+) -> Tensor:
+    r"""Global Glance Index: Local Glance of mosaics of randomly drawn pixels.
+
+    Per item, ``n*m`` positions are drawn (uniformly, without replacement, shared by ``x``,
+    ``y`` and all channels), laid out row-major as an ``n x m`` grid, re-ordered ``R`` times
+    (identity first, then random permutations), concatenated and reshaped row-major to an
+    ``n x (m R)`` mosaic ``M``; then
+
+    .. math:: \mathrm{GI}_{global}(x, y) = \mathrm{GI}_{local}(M_x, M_y).
+
+    Args:
+        x, y: prediction and target, ``(B, C, *spatial)`` with any number of spatial dims
+            (2 or 3), complex allowed.
+        grid: ``(n, m)`` grid of drawn positions (default 96 x 96).
+        window, stride, padding, eps: the Local Glance settings used on the mosaic.
+        repeats: ``R``, orderings concatenated into the mosaic (default 10).
+        delta: air prior threshold on the target magnitude (e.g. 0.01 for MRI), or ``None``.
+        generator: ``torch.Generator`` on the inputs' device for reproducible draws.
+        replacement: draw positions with replacement (allows grids larger than the image).
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        complex_mode: ``"magnitude"`` or ``"channels"``.
+        parity: ``"official"`` reproduces the reference (mosaic clipped to [0, 1] x 255).
+
+    Returns:
+        The index in ``[-1, 1]``, reduced as asked.
+    """
+    _check_common(window, stride, padding, eps, parity)
+    check_reduction(reduction)
+    if len(grid) != 2 or min(grid) < 1:
+        raise ValueError(f"grid must be two positive ints (n, m), got {grid!r}")
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    n, m = int(grid[0]), int(grid[1])
+    xr, yr, out_dtype = _prepare(x, y, complex_mode)
+    mos_h, mos_w = n, m * repeats
+    pad = 2 * ((window - 1) // 2) if (padding == "zero" or parity == "official") else 0
+    if min(mos_h, mos_w) + pad < window:
+        raise ValueError(
+            f"window {window} is larger than the {mos_h}x{mos_w} mosaic of grid {grid} "
+            f"and repeats {repeats}"
+        )
+    index = sample_positions(yr, n * m, delta, generator, replacement)
+    index = _mosaic_index(index, repeats, generator)
+    b, c = xr.shape[:2]
+    gather = index.unsqueeze(1).expand(b, c, index.shape[1])
+    mx = xr.flatten(2).gather(2, gather).view(b, c, mos_h, mos_w)
+    my = yr.flatten(2).gather(2, gather).view(b, c, mos_h, mos_w)
+    if parity == "official":
+        mx = mx.clamp(0.0, 1.0) * 255.0
+        my = my.clamp(0.0, 1.0) * 255.0
+    values = _per_item(glance_index_map(mx, my, window, stride, padding, eps, parity))
+    return reduce(values, reduction).to(out_dtype)
+
+
+def ms_glance_index(
+    x: Tensor,
+    y: Tensor,
+    global_weight: float = 0.5,
+    local_weight: float = 0.5,
+    reduction: str = "mean",
+    **kwargs,
+) -> Tensor:
+    """Weighted mean of the Global and Local Glance indices, a similarity in ``[-1, 1]``.
+
+    ``(w_G GI_global + w_L GI_local) / (w_G + w_L)``. Keyword arguments go to both indices
+    where they apply (``window``, ``stride``, ``padding``, ``eps``, ``complex_mode``,
+    ``parity``) or to the global one only (``grid``, ``repeats``, ``delta``, ``generator``,
+    ``replacement``).
+    """
+    if global_weight < 0 or local_weight < 0 or global_weight + local_weight <= 0:
+        raise ValueError(
+            f"weights must be >= 0 with a positive sum, got {global_weight}, {local_weight}"
+        )
+    local_keys = {"window", "stride", "padding", "eps", "complex_mode", "parity"}
+    local_kwargs = {k: v for k, v in kwargs.items() if k in local_keys}
+    g = global_glance_index(x, y, reduction="none", **kwargs)
+    l_ = glance_index(x, y, reduction="none", **local_kwargs)
+    return reduce((global_weight * g + local_weight * l_) / (global_weight + local_weight), reduction)
+
+
+# ----------------------------------------------------------------------------------------
+# losses
+# ----------------------------------------------------------------------------------------
+
+
+class _SeededModule(nn.Module):
+    """Holds a lazily created per-device generator when a seed is given."""
+
+    def __init__(self, seed: int | None, generator: torch.Generator | None) -> None:
+        super().__init__()
+        if seed is not None and generator is not None:
+            raise ValueError("give either seed or generator, not both")
+        self.seed = seed
+        self._generator = generator
+
+    def generator_for(self, device: torch.device) -> torch.Generator | None:
+        if self.seed is None:
+            return self._generator
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device)
+            self._generator.manual_seed(self.seed)
+        return self._generator
+
+
+class LocalGlanceLoss(nn.Module):
+    """``1 - GI_local(x, y)`` per item, reduced (see :func:`glance_index`)."""
+
+    def __init__(
+        self,
+        window: int = 16,
+        stride: int = 1,
+        padding: Padding = "valid",
+        eps: float = 1e-8,
+        reduction: str = "mean",
+        complex_mode: ComplexMode = "magnitude",
+        parity: Parity = None,
+    ) -> None:
+        super().__init__()
+        _check_common(window, stride, padding, eps, parity)
+        check_reduction(reduction)
+        self.window, self.stride, self.padding, self.eps = window, stride, padding, eps
+        self.reduction, self.complex_mode, self.parity = reduction, complex_mode, parity
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        gi = glance_index(
+            x, y, self.window, self.stride, self.padding, self.eps, "none",
+            self.complex_mode, self.parity,
+        )
+        return reduce(1.0 - gi, self.reduction)
+
+    def extra_repr(self) -> str:
+        return f"window={self.window}, stride={self.stride}, padding={self.padding!r}"
+
+
+class GlobalGlanceLoss(_SeededModule):
+    """``1 - GI_global(x, y)`` per item, reduced (see :func:`global_glance_index`).
+
+    Pass ``seed`` for a reproducible stream of draws (a fresh sample every call, the same
+    sequence every run) or an explicit ``generator``.
+    """
+
+    def __init__(
+        self,
+        grid: tuple[int, int] = (96, 96),
+        window: int = 16,
+        stride: int = 1,
+        repeats: int = 10,
+        delta: float | None = None,
+        replacement: bool = False,
+        padding: Padding = "valid",
+        eps: float = 1e-8,
+        reduction: str = "mean",
+        complex_mode: ComplexMode = "magnitude",
+        parity: Parity = None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(seed, generator)
+        _check_common(window, stride, padding, eps, parity)
+        check_reduction(reduction)
+        self.grid, self.window, self.stride, self.repeats = tuple(grid), window, stride, repeats
+        self.delta, self.replacement, self.padding, self.eps = delta, replacement, padding, eps
+        self.reduction, self.complex_mode, self.parity = reduction, complex_mode, parity
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        gi = global_glance_index(
+            x, y, self.grid, self.window, self.stride, self.repeats, self.delta,
+            self.generator_for(x.device), self.replacement, self.padding, self.eps, "none",
+            self.complex_mode, self.parity,
+        )
+        return reduce(1.0 - gi, self.reduction)
+
+    def extra_repr(self) -> str:
+        return (
+            f"grid={self.grid}, window={self.window}, repeats={self.repeats}, delta={self.delta}"
+        )
+
+
+class MSGlanceLoss(nn.Module):
+    r"""MS-Glance loss, optionally with a pixel term:
+
+    .. math::
+
+        \mathcal{L} = \lambda_P \mathcal{L}_{pixel}
+            + \lambda_G (1 - \mathrm{GI}_{global}) + \lambda_L (1 - \mathrm{GI}_{local})
+
+    Args:
+        global_weight: ``lambda_G`` (default 0.01, the paper's INR setting).
+        local_weight: ``lambda_L`` (default 0.01).
+        delta: air prior on the *global* term only (e.g. 0.01 for MRI magnitude in [0, 1]).
+        pixel: ``"l1"``, ``"l2"`` or ``None`` (no pixel term).
+        pixel_weight: ``lambda_P``.
+        grid, repeats, replacement: global sampling settings.
+        window, stride, padding, eps, complex_mode, parity: shared index settings.
+        seed, generator: reproducible global sampling.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per-item losses).
+
+    After each call, ``last_terms`` maps ``"pixel"``, ``"global"`` and ``"local"`` to the
+    detached (reduced) term values, for logging.
+    """
+
+    def __init__(
+        self,
+        global_weight: float = 0.01,
+        local_weight: float = 0.01,
+        delta: float | None = None,
+        pixel: Literal["l1", "l2"] | None = None,
+        pixel_weight: float = 1.0,
+        grid: tuple[int, int] = (96, 96),
+        window: int = 16,
+        stride: int = 1,
+        repeats: int = 10,
+        replacement: bool = False,
+        padding: Padding = "valid",
+        eps: float = 1e-8,
+        reduction: str = "mean",
+        complex_mode: ComplexMode = "magnitude",
+        parity: Parity = None,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if pixel not in (None, "l1", "l2"):
+            raise ValueError(f"pixel must be 'l1', 'l2' or None, got {pixel!r}")
+        check_reduction(reduction)
+        self.global_weight, self.local_weight = float(global_weight), float(local_weight)
+        self.pixel, self.pixel_weight, self.reduction = pixel, float(pixel_weight), reduction
+        self.global_loss = GlobalGlanceLoss(
+            grid, window, stride, repeats, delta, replacement, padding, eps, "none",
+            complex_mode, parity, seed, generator,
+        )
+        self.local_loss = LocalGlanceLoss(
+            window, stride, padding, eps, "none", complex_mode, parity
+        )
+        self.last_terms: dict[str, Tensor] = {}
+
+    def _pixel(self, x: Tensor, y: Tensor) -> Tensor:
+        diff = (x - y).abs() if self.pixel == "l1" else (x - y).abs().square()
+        return diff.flatten(1).mean(dim=1)
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        terms: dict[str, Tensor] = {}
+        total = None
+        if self.global_weight:
+            terms["global"] = self.global_loss(x, y)
+            total = self.global_weight * terms["global"]
+        if self.local_weight:
+            terms["local"] = self.local_loss(x, y)
+            part = self.local_weight * terms["local"]
+            total = part if total is None else total + part
+        if self.pixel is not None:
+            terms["pixel"] = self._pixel(x, y)
+            part = self.pixel_weight * terms["pixel"]
+            total = part if total is None else total + part
+        if total is None:
+            check_pair(x, y, ndims=(4, 5, 6), allow_complex=True)
+            total = x.real.new_zeros(x.shape[0])
+        self.last_terms = {k: reduce(v.detach(), self.reduction) for k, v in terms.items()}
+        return reduce(total, self.reduction)
+
+    def extra_repr(self) -> str:
+        return (
+            f"global_weight={self.global_weight}, local_weight={self.local_weight}, "
+            f"pixel={self.pixel!r}, pixel_weight={self.pixel_weight}"
+        )

@@ -1,0 +1,6 @@
+"""Implicit neural representations: SIREN image fitting (DESIGN.md section 6)."""
+
+from msglance.inr.fit import FitResult, fit_siren
+from msglance.inr.siren import Siren, coordinate_grid
+
+__all__ = ["FitResult", "Siren", "coordinate_grid", "fit_siren"]

@@ -1,0 +1,144 @@
+"""Fit a SIREN to one image with any loss (DESIGN.md section 6 protocol)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from msglance.inr.siren import Siren, coordinate_grid
+
+__all__ = ["FitResult", "fit_siren", "resolve_device"]
+
+
+@dataclass
+class FitResult:
+    """Outcome of :func:`fit_siren`.
+
+    Attributes:
+        output: final fit ``(1, C, H, W)`` clamped to [0, 1], on the CPU.
+        psnr: final PSNR (dB, data range 1) of ``output`` against the target.
+        ssim: final SSIM (Gaussian 11/1.5) of ``output`` against the target.
+        steps: optimisation steps taken.
+        seconds_per_step: mean wall time of one training step (forward, loss, backward,
+            clip, update), synchronised on CUDA.
+        history: ``(step, psnr, loss)`` before the update of that step, every
+            ``log_every`` steps and at the last step.
+        first_nonfinite_step: the step whose loss was NaN/inf (training stops there), or
+            ``None`` if every step was finite.
+    """
+
+    output: Tensor
+    psnr: float
+    ssim: float
+    steps: int
+    seconds_per_step: float
+    history: list[tuple[int, float, float]] = field(default_factory=list)
+    first_nonfinite_step: int | None = None
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _psnr(pred: Tensor, target: Tensor) -> float:
+    mse = float((pred.clamp(0, 1) - target).square().mean())
+    return math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
+
+
+def fit_siren(
+    target: Tensor,
+    loss_fn: nn.Module | Callable[[Tensor, Tensor], Tensor],
+    steps: int = 500,
+    lr: float = 1e-4,
+    clip: float | None = 1.0,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    log_every: int = 10,
+    hidden: int = 256,
+    hidden_layers: int = 3,
+    omega0: float = 30.0,
+    on_step: Callable[[int, float], None] | None = None,
+) -> FitResult:
+    """Fit a SIREN to ``target`` by full-batch Adam on ``loss_fn(prediction, target)``.
+
+    Args:
+        target: ``(C, H, W)`` or ``(1, C, H, W)`` image in [0, 1].
+        loss_fn: called as ``loss_fn(pred, target)`` on ``(1, C, H, W)`` tensors; returns a
+            scalar to minimise.
+        steps: optimisation steps (default 500).
+        lr: Adam learning rate (default 1e-4).
+        clip: gradient-norm clip (default 1.0; ``None`` disables).
+        seed: seeds the network initialisation (the global RNG is left untouched).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+        log_every: history interval in steps.
+        hidden, hidden_layers, omega0: SIREN size.
+        on_step: called after each step with ``(step, loss)`` (e.g. a progress bar).
+
+    Returns:
+        A :class:`FitResult`.
+    """
+    from msglance.metrics import ssim  # deferred: the metric suite imports more
+
+    if target.ndim == 3:
+        target = target.unsqueeze(0)
+    if target.ndim != 4 or target.shape[0] != 1:
+        raise ValueError(f"target must be (C, H, W) or (1, C, H, W), got {tuple(target.shape)}")
+    if not target.is_floating_point():
+        raise TypeError(f"target must be floating point, got {target.dtype}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    dev = resolve_device(device)
+    target = target.to(dev, torch.float32)
+    _, c, h, w = target.shape
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Siren(2, c, hidden, hidden_layers, omega0).to(dev)
+    coords = coordinate_grid(h, w, device=dev)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history: list[tuple[int, float, float]] = []
+    first_bad: int | None = None
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    step_time = 0.0
+    step = 0
+    for step in range(1, steps + 1):
+        sync()
+        t0 = time.perf_counter()
+        pred = model.render(coords, (h, w))
+        loss = loss_fn(pred, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        sync()
+        step_time += time.perf_counter() - t0
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            first_bad = step
+            history.append((step, _psnr(pred.detach(), target), loss_value))
+            break
+        if step % log_every == 0 or step == 1 or step == steps:
+            history.append((step, _psnr(pred.detach(), target), loss_value))
+        if on_step is not None:
+            on_step(step, loss_value)
+    with torch.no_grad():
+        out = model.render(coords, (h, w)).clamp(0, 1)
+        final_ssim = float(ssim(out, target, data_range=1.0)) if first_bad is None else math.nan
+        final_psnr = _psnr(out, target) if first_bad is None else math.nan
+    return FitResult(
+        output=out.cpu(),
+        psnr=final_psnr,
+        ssim=final_ssim,
+        steps=step,
+        seconds_per_step=step_time / max(step, 1),
+        history=history,
+        first_nonfinite_step=first_bad,
+    )

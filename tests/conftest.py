@@ -1,0 +1,24 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> torch.Tensor:
+    """The embedded astronaut photo (scikit-image, public domain), (1, 3, 512, 512) in [0, 1]."""
+    from skimage import data
+
+    img = data.astronaut().astype(np.float32) / 255.0
+    return torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+@pytest.fixture(scope="session")
+def camera() -> torch.Tensor:
+    """scikit-image `camera` (public domain), (1, 1, 512, 512) in [0, 1]."""
+    from skimage import data
+
+    return torch.from_numpy(data.camera().astype(np.float32) / 255.0)[None, None]
