@@ -51,15 +51,10 @@ def _check_spatial(x: Tensor, window: int, stride: int) -> None:
         )
 
 
-def window_sum(x: Tensor, window: int, dim: int, stride: int = 1) -> Tensor:
-    """Sum of ``window`` consecutive values along ``dim`` (valid placement).
-
-    Uses recursive doubling: ``O(log window)`` tensor additions, pairwise-summation accuracy.
-    """
+def _window_sum_forward(x: Tensor, window: int, dim: int) -> Tensor:
+    """Stride-1 valid window sums along ``dim`` by recursive doubling (no autograd)."""
     n = x.shape[dim]
     out_len = n - window + 1
-    if out_len < 1:
-        raise ValueError(f"window {window} is larger than the size {n} of dimension {dim}")
     result: Tensor | None = None
     offset = 0
     partial = x  # partial[i] = sum of `width` values starting at i
@@ -68,7 +63,7 @@ def window_sum(x: Tensor, window: int, dim: int, stride: int = 1) -> Tensor:
     while k:
         if k & 1:
             seg = partial.narrow(dim, offset, out_len)
-            result = seg if result is None else result + seg
+            result = seg.clone() if result is None else result.add_(seg)
             offset += width
         k >>= 1
         if k:
@@ -76,11 +71,57 @@ def window_sum(x: Tensor, window: int, dim: int, stride: int = 1) -> Tensor:
             partial = partial.narrow(dim, 0, length) + partial.narrow(dim, width, length)
             width *= 2
     assert result is not None  # window >= 1 guarantees one set bit
-    if stride > 1:
-        index = [slice(None)] * x.ndim
-        index[dim] = slice(None, None, stride)
-        result = result[tuple(index)]
     return result
+
+
+class _WindowSum(torch.autograd.Function):
+    """Valid window sum along one axis, with the adjoint as its backward.
+
+    The adjoint of a valid, stride-``s`` window sum is a *full* window sum of the gradient
+    spread back onto the stride-1 grid (zeros in between) and zero-padded by ``k - 1`` on
+    both sides. Using it (rather than autograd through dozens of shifted views) keeps the
+    backward pass as cheap as the forward and saves no tensors.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, window: int, dim: int, stride: int) -> Tensor:
+        ctx.window, ctx.dim, ctx.stride, ctx.length = window, dim, stride, x.shape[dim]
+        out = _window_sum_forward(x, window, dim)
+        if stride > 1:
+            index = [slice(None)] * out.ndim
+            index[dim] = slice(None, None, stride)
+            out = out[tuple(index)].contiguous()
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        k, dim, s, n = ctx.window, ctx.dim, ctx.stride, ctx.length
+        if s > 1:
+            shape = list(grad.shape)
+            shape[dim] = n - k + 1
+            spread = grad.new_zeros(shape)
+            index = [slice(None)] * grad.ndim
+            index[dim] = slice(None, None, s)
+            spread[tuple(index)] = grad
+            grad = spread
+        pad = [0, 0] * (grad.ndim - dim - 1) + [k - 1, k - 1]
+        full = torch.nn.functional.pad(grad, pad)
+        return _window_sum_forward(full, k, dim), None, None, None
+
+
+def window_sum(x: Tensor, window: int, dim: int, stride: int = 1) -> Tensor:
+    """Sum of ``window`` consecutive values along ``dim`` (valid placement, given stride).
+
+    Uses recursive doubling: ``O(log window)`` tensor additions, pairwise-summation accuracy;
+    differentiable, with the adjoint window sum as the backward pass.
+    """
+    dim = dim % x.ndim
+    n = x.shape[dim]
+    if window > n:
+        raise ValueError(f"window {window} is larger than the size {n} of dimension {dim}")
+    if window < 1 or stride < 1:
+        raise ValueError(f"window and stride must be >= 1, got window={window}, stride={stride}")
+    return _WindowSum.apply(x, window, dim, stride)
 
 
 def box_filter(x: Tensor, window: int, stride: int = 1) -> Tensor:

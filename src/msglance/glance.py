@@ -185,14 +185,66 @@ def glance_index_map(
     y = y - y.mean(dim=dims, keepdim=True).detach()
     b = x.shape[0]
     stack = torch.cat([x, y, x * x, y * y, x * y], dim=0)
-    mx, my, mxx, myy, mxy = box_filter(stack, window, stride).split(b, dim=0)
-    var_x = (mxx - mx * mx).clamp_min(0.0)
-    var_y = (myy - my * my).clamp_min(0.0)
-    cov = mxy - mx * my
-    if parity == "official":
-        return (cov + OFFICIAL_C3) / (_safe_sqrt(var_x) * _safe_sqrt(var_y) + OFFICIAL_C3)
-    gi = cov * torch.rsqrt((var_x + eps) * (var_y + eps))
-    return gi.clamp(-1.0, 1.0)
+    moments = box_filter(stack, window, stride)
+    return _GlanceFromMoments.apply(moments, b, eps, parity == "official")
+
+
+class _GlanceFromMoments(torch.autograd.Function):
+    """Per-window index from the stacked window moments ``(mu_x, mu_y, E[x^2], E[y^2], E[xy])``.
+
+    Fused so that autograd saves only the moments (not a dozen elementwise intermediates);
+    the backward recomputes the cheap elementwise terms. With ``v_x = E[x^2] - mu_x^2``
+    (clamped at 0), ``c = E[xy] - mu_x mu_y`` and ``r = ((v_x + eps)(v_y + eps))^{-1/2}``:
+
+    * ours: ``GI = clamp(c r, -1, 1)``; ``dGI/dc = r``, ``dGI/dv_x = -GI / (2 (v_x + eps))``;
+    * official: ``S = (c + C3) / (s_x s_y + C3)``, ``s = sqrt(v)``;
+      ``dS/dc = 1 / D``, ``dS/dv_x = -S s_y / (2 s_x D)`` (0 where ``v_x = 0``);
+
+    then ``dmu_x = -mu_y dc - 2 mu_x dv_x``, ``dE[x^2] = dv_x``, ``dE[xy] = dc`` (and
+    symmetrically for ``y``).
+    """
+
+    @staticmethod
+    def _terms(moments: Tensor, b: int):
+        mx, my, mxx, myy, mxy = moments.split(b, dim=0)
+        raw_x = mxx - mx * mx
+        raw_y = myy - my * my
+        return mx, my, raw_x, raw_y, mxy - mx * my
+
+    @staticmethod
+    def forward(ctx, moments: Tensor, b: int, eps: float, official: bool) -> Tensor:
+        ctx.b, ctx.eps, ctx.official = b, eps, official
+        ctx.save_for_backward(moments)
+        _, _, raw_x, raw_y, cov = _GlanceFromMoments._terms(moments, b)
+        var_x, var_y = raw_x.clamp_min(0.0), raw_y.clamp_min(0.0)
+        if official:
+            return (cov + OFFICIAL_C3) / (_safe_sqrt(var_x) * _safe_sqrt(var_y) + OFFICIAL_C3)
+        return (cov * torch.rsqrt((var_x + eps) * (var_y + eps))).clamp_(-1.0, 1.0)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (moments,) = ctx.saved_tensors
+        b, eps = ctx.b, ctx.eps
+        mx, my, raw_x, raw_y, cov = _GlanceFromMoments._terms(moments, b)
+        var_x, var_y = raw_x.clamp_min(0.0), raw_y.clamp_min(0.0)
+        if ctx.official:
+            sx, sy = _safe_sqrt(var_x), _safe_sqrt(var_y)
+            denom = sx * sy + OFFICIAL_C3
+            s = (cov + OFFICIAL_C3) / denom
+            d_cov = grad / denom
+            pos_x, pos_y = var_x > 0, var_y > 0
+            d_vx = torch.where(pos_x, -grad * s * sy / (2 * denom * torch.where(pos_x, sx, 1.0)), 0.0)
+            d_vy = torch.where(pos_y, -grad * s * sx / (2 * denom * torch.where(pos_y, sy, 1.0)), 0.0)
+        else:
+            r = torch.rsqrt((var_x + eps) * (var_y + eps))
+            gi = cov * r
+            grad = grad * (gi.abs() <= 1.0)  # the clamp to [-1, 1]
+            d_cov = grad * r
+            d_vx = torch.where(raw_x >= 0, -0.5 * grad * gi / (var_x + eps), 0.0)
+            d_vy = torch.where(raw_y >= 0, -0.5 * grad * gi / (var_y + eps), 0.0)
+        d_mx = -my * d_cov - 2 * mx * d_vx
+        d_my = -mx * d_cov - 2 * my * d_vy
+        return torch.cat([d_mx, d_my, d_vx, d_vy, d_cov], dim=0), None, None, None
 
 
 def _per_item(index_map: Tensor) -> Tensor:

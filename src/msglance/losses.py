@@ -1,0 +1,180 @@
+"""Loss specs: ``"l1 + 0.01*global + 0.01*local"`` -> a composite ``nn.Module``.
+
+Grammar: terms joined by ``+``; each term is ``name``, ``coef*name`` or ``name*coef`` with a
+float coefficient (default 1). Names are case-insensitive; ``-`` and ``_`` are equivalent.
+Each name resolves, through :data:`TERMS`, to a metric-registry entry whose ``loss_factory``
+builds the module (a value to minimise: ``1 - similarity`` or a distance):
+
+========== ===================== =========================================
+term       registry entry        value minimised
+========== ===================== =========================================
+l1         mae                   mean absolute error
+l2         mse                   mean squared error
+ssim       ssim                  1 - SSIM
+ms_ssim    ms_ssim               1 - MS-SSIM
+global     glance_global         1 - Global Glance index
+local      glance_local          1 - Local Glance index
+msglance   ms_glance             (1 - GI_global) + (1 - GI_local)
+effnet     effnet_distance       EfficientNet-Lite0 feature distance
+========== ===================== =========================================
+
+Any other registry entry with a ``loss_factory`` can be named directly. Keyword options
+given to :func:`parse` (e.g. ``seed=0``, ``delta=0.01``) are forwarded to each term whose
+factory accepts them, so ``parse("l1 + 0.01*global + 0.01*local", delta=0.01)`` applies the
+air prior to the global term only.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+
+from torch import Tensor, nn
+
+__all__ = ["CompositeLoss", "TERMS", "parse", "valid_terms"]
+
+logger = logging.getLogger(__name__)
+
+#: Short spec names -> metric-registry names.
+TERMS: dict[str, str] = {
+    "l1": "mae",
+    "l2": "mse",
+    "ssim": "ssim",
+    "ms_ssim": "ms_ssim",
+    "global": "glance_global",
+    "local": "glance_local",
+    "msglance": "ms_glance",
+    "ms_glance": "ms_glance",
+    "effnet": "effnet_distance",
+}
+
+_NUMBER = r"[+]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_TERM = re.compile(
+    rf"^(?:(?P<pre>{_NUMBER})\s*\*\s*)?(?P<name>[A-Za-z][\w\-]*)(?:\s*\*\s*(?P<post>{_NUMBER}))?$"
+)
+
+
+def _registry_name(term: str) -> str:
+    from msglance import metrics
+
+    key = term.lower().replace("-", "_")
+    name = TERMS.get(key, key)
+    try:
+        spec = metrics.get(name)
+    except (KeyError, ValueError):
+        spec = None
+    if spec is None or spec.loss_factory is None:
+        raise ValueError(f"unknown loss term {term!r}; valid terms: {', '.join(valid_terms())}")
+    if not spec.available:
+        raise ValueError(f"loss term {term!r} is unavailable: {spec.unavailable_reason}")
+    return name
+
+
+def valid_terms() -> list[str]:
+    """Every name a spec may use: the short names and all registry entries with a loss."""
+    from msglance import metrics
+
+    with_loss = [n for n in metrics.available() if metrics.get(n).loss_factory is not None]
+    return sorted(set(TERMS) | set(with_loss))
+
+
+def _accepted_options(factory, options: dict) -> dict:
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return dict(options)
+    return {k: v for k, v in options.items() if k in params}
+
+
+class CompositeLoss(nn.Module):
+    """A weighted sum of loss terms, ``sum_i w_i * term_i(pred, target)``.
+
+    Attributes:
+        weights: term name -> coefficient.
+        terms: ``nn.ModuleDict`` of the term modules.
+
+    After each call, :attr:`last_terms` gives each term's *unweighted* value (floats), for
+    logging; they are kept as detached tensors until read, so logging costs no device sync
+    unless it happens.
+    """
+
+    def __init__(self, terms: dict[str, nn.Module], weights: dict[str, float]) -> None:
+        super().__init__()
+        if not terms:
+            raise ValueError("a composite loss needs at least one term")
+        self.terms = nn.ModuleDict(terms)
+        self.weights = dict(weights)
+        self._last: dict[str, Tensor] = {}
+
+    @property
+    def spec(self) -> str:
+        """The canonical spec string, e.g. ``"l2 + 0.01*global"``."""
+        parts = []
+        for name, w in self.weights.items():
+            parts.append(name if w == 1.0 else f"{w:g}*{name}")
+        return " + ".join(parts)
+
+    @property
+    def last_terms(self) -> dict[str, float]:
+        return {k: float(v) for k, v in self._last.items()}
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        total: Tensor | None = None
+        last: dict[str, Tensor] = {}
+        for name, module in self.terms.items():
+            value = module(pred, target)
+            last[name] = value.detach()
+            part = self.weights[name] * value
+            total = part if total is None else total + part
+        self._last = last
+        assert total is not None  # __init__ guarantees a term
+        return total
+
+    def extra_repr(self) -> str:
+        return f"spec={self.spec!r}"
+
+
+def parse(spec: str, **options) -> CompositeLoss:
+    """Parse a loss spec into a :class:`CompositeLoss`.
+
+    Args:
+        spec: e.g. ``"l2 + 0.01*global + 0.01*local"``, ``"l2 + 0.1*ssim"``, ``"l1+msglance"``.
+        **options: forwarded to each term whose factory accepts them (``seed``, ``delta``,
+            ``grid``, ``window``, ``data_range``, ...).
+
+    Raises:
+        ValueError: empty or malformed spec, an unknown or unavailable term (the message
+            lists the valid ones), a repeated term, a negative or non-finite coefficient.
+    """
+    from msglance import metrics
+
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"empty loss spec {spec!r}; e.g. 'l2 + 0.01*global + 0.01*local'")
+    terms: dict[str, nn.Module] = {}
+    weights: dict[str, float] = {}
+    for raw in spec.split("+"):
+        text = raw.strip()
+        match = _TERM.match(text)
+        if match is None:
+            raise ValueError(
+                f"cannot parse term {text!r} in loss spec {spec!r}; write terms as "
+                "'name', 'coef*name' or 'name*coef', joined by '+'"
+            )
+        if match["pre"] is not None and match["post"] is not None:
+            raise ValueError(f"term {text!r} in {spec!r} has two coefficients")
+        coef = float(match["pre"] or match["post"] or 1.0)
+        if not (coef >= 0 and coef < float("inf")):
+            raise ValueError(f"coefficient of {text!r} must be finite and >= 0")
+        short = match["name"].lower().replace("-", "_")
+        registry_name = _registry_name(short)
+        if short in terms:
+            raise ValueError(f"term {short!r} appears twice in loss spec {spec!r}")
+        factory = metrics.get(registry_name).loss_factory
+        terms[short] = factory(**_accepted_options(factory, options))
+        weights[short] = coef
+    loss = CompositeLoss(terms, weights)
+    logger.debug("parsed loss spec %r -> %s", spec, loss.spec)
+    return loss
