@@ -30,6 +30,10 @@ class FitResult:
             ``log_every`` steps and at the last step.
         first_nonfinite_step: the step whose loss was NaN/inf (training stops there), or
             ``None`` if every step was finite.
+        term_history: ``(step, {term: unweighted value})`` at the same steps as
+            ``history``, when ``loss_fn`` exposes ``last_terms`` after each call (as
+            :class:`msglance.losses.CompositeLoss` and :class:`msglance.glance.MSGlanceLoss`
+            do); empty otherwise.
     """
 
     output: Tensor
@@ -39,6 +43,15 @@ class FitResult:
     seconds_per_step: float
     history: list[tuple[int, float, float]] = field(default_factory=list)
     first_nonfinite_step: int | None = None
+    term_history: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+
+
+def _terms(loss_fn: object) -> dict[str, float] | None:
+    """The loss's ``last_terms`` as plain floats, or ``None`` when it has none."""
+    terms = getattr(loss_fn, "last_terms", None)
+    if not isinstance(terms, dict) or not terms:
+        return None
+    return {str(k): float(v) for k, v in terms.items()}
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -85,7 +98,7 @@ def fit_siren(
     Returns:
         A :class:`FitResult`.
     """
-    from msglance.metrics import ssim  # deferred: the metric suite imports more
+    from msglance.metrics.structural import ssim  # deferred: the metric suite imports more
 
     if target.ndim == 3:
         target = target.unsqueeze(0)
@@ -104,6 +117,7 @@ def fit_siren(
     coords = coordinate_grid(h, w, device=dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history: list[tuple[int, float, float]] = []
+    term_history: list[tuple[int, dict[str, float]]] = []
     first_bad: int | None = None
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     step_time = 0.0
@@ -123,10 +137,13 @@ def fit_siren(
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
             first_bad = step
+        if first_bad is not None or step % log_every == 0 or step == 1 or step == steps:
             history.append((step, _psnr(pred.detach(), target), loss_value))
+            terms = _terms(loss_fn)
+            if terms is not None:
+                term_history.append((step, terms))
+        if first_bad is not None:
             break
-        if step % log_every == 0 or step == 1 or step == steps:
-            history.append((step, _psnr(pred.detach(), target), loss_value))
         if on_step is not None:
             on_step(step, loss_value)
     with torch.no_grad():
@@ -141,4 +158,5 @@ def fit_siren(
         seconds_per_step=step_time / max(step, 1),
         history=history,
         first_nonfinite_step=first_bad,
+        term_history=term_history,
     )
