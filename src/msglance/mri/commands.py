@@ -1,0 +1,243 @@
+"""``msglance mri``: train, evaluate and compare undersampled-MRI reconstruction (typer).
+
+The commands only parse options, call :mod:`msglance.mri.train`, :mod:`~msglance.mri.evaluate`
+and :mod:`~msglance.mri.compare`, and print (rich progress bars, tables).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from msglance.mri.train import ProgressEvent, TrainConfig
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Undersampled MRI reconstruction: train a U-Net + data consistency with any loss, "
+    "evaluate it the fastMRI way, compare losses.",
+    no_args_is_help=True,
+)
+console = Console()
+
+
+def _config(
+    out: Path, data: str, data_path: Optional[Path], orientations: str, contrast: Optional[str],
+    size: int, acceleration: float, center_fraction: float, mask: str, mask_seed: int,
+    loss: str, delta: float, glance_grid: int, epochs: int, batch_size: int, lr: float,
+    lr_step: int, seed: int, chans: int, pools: int, cascades: int, limit: int,
+    val_limit: int, device: str, workers: int, amp: bool,
+) -> TrainConfig:
+    spec = f"{data} {data_path}" if data_path is not None else data
+    return TrainConfig(
+        out=str(out), data=spec, orientations=orientations, contrast=contrast, size=size,
+        acceleration=acceleration, center_fraction=center_fraction, mask_kind=mask,
+        mask_seed=mask_seed, loss=loss, delta=delta, glance_grid=glance_grid, epochs=epochs,
+        batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, chans=chans, pools=pools,
+        cascades=cascades, limit=limit, val_limit=val_limit, device=device, workers=workers,
+        amp=amp,
+    )
+
+
+class _Bars:
+    """Rich progress bars driven by :class:`ProgressEvent` s."""
+
+    def __init__(self, progress: Progress, prefix: str = "") -> None:
+        self.progress, self.prefix = progress, prefix
+        self.epochs = self.steps = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        p = self.progress
+        if event.kind == "start":
+            info = event.info
+            if not self.prefix:
+                console.print(
+                    f"ReconNet: {info['parameters']:,} parameters · {info['train_slices']} train / "
+                    f"{info['val_slices']} val slices · {info['device']} × {info['world_size']}"
+                    + (f" · resuming after epoch {info['start_epoch']}" if info["start_epoch"] else "")
+                )
+            if self.epochs is not None:
+                p.remove_task(self.epochs)
+            self.epochs = p.add_task(f"{self.prefix}epochs", total=event.total,
+                                     completed=info["start_epoch"])
+        elif event.kind == "epoch":
+            if self.steps is not None:
+                p.remove_task(self.steps)
+            self.steps = p.add_task(f"{self.prefix}epoch {event.epoch}", total=event.total)
+        elif event.kind == "step" and self.steps is not None:
+            p.update(self.steps, completed=event.step,
+                     description=f"{self.prefix}epoch {event.epoch} loss {event.info['loss']:.4f}")
+        elif event.kind == "epoch_end" and self.epochs is not None:
+            row = event.info
+            p.advance(self.epochs)
+            p.console.print(
+                f"{self.prefix}epoch {event.epoch}: loss {row['loss']:.4f} · val PSNR "
+                f"{row['val_psnr']:.2f} dB · SSIM {row['val_ssim']:.4f} (zero-filled "
+                f"{row['val_zf_psnr']:.2f} / {row['val_zf_ssim']:.4f}) · {row['seconds']:.0f}s"
+            )
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=True)
+
+
+def _print_eval(result: dict) -> None:
+    table = Table(title=f"{result['run']} · {Path(result['checkpoint']).name} (epoch {result['epoch']})")
+    for col in ("data", "volumes", "slices", "PSNR (dB)", "SSIM", "zero-filled PSNR", "zero-filled SSIM"):
+        table.add_column(col)
+    for split, s in result.items():
+        if isinstance(s, dict) and "recon" in s:
+            table.add_row(split, str(s["volumes"]), str(s["slices"]), f"{s['recon']['psnr']:.3f}",
+                          f"{s['recon']['ssim']:.4f}", f"{s['zero_filled']['psnr']:.3f}",
+                          f"{s['zero_filled']['ssim']:.4f}")
+    console.print(table)
+    console.print("fastMRI convention: PSNR per volume, SSIM per slice (7×7 box, K1 0.01, K2 0.03), "
+                  "data range = target volume max")
+
+
+# Shared option declarations (typer reads the defaults).
+_DATA = typer.Option("mni", help="mni | ixi | fastmri (or 'ixi PATH')")
+_DATA_PATH = typer.Option(None, "--data-path", help="folder of NIfTI (ixi) or .h5 (fastmri) files")
+
+
+@app.command("train")
+def train_command(
+    out: Path = typer.Option(..., "--out", help="run directory"),
+    data: str = _DATA,
+    data_path: Optional[Path] = _DATA_PATH,
+    orientations: str = typer.Option("sagittal,coronal,axial", help="MNI orientations"),
+    contrast: Optional[str] = typer.Option(None, help="IXI contrast (T1, T2, PD)"),
+    size: int = typer.Option(256, help="image side"),
+    acceleration: float = typer.Option(5.0, help="undersampling factor"),
+    center_fraction: float = typer.Option(0.08, help="fraction of centre columns kept"),
+    mask: str = typer.Option("random", help="random | equispaced"),
+    mask_seed: int = typer.Option(0, help="seed of every mask (shared by all runs)"),
+    loss: str = typer.Option("l1+0.01*global+0.01*local", help="loss spec"),
+    delta: float = typer.Option(0.01, help="air prior of the Global Glance term"),
+    glance_grid: int = typer.Option(0, help="Global Glance grid side (0 = 96·size/256)"),
+    epochs: int = typer.Option(20),
+    batch_size: int = typer.Option(4, help="per process"),
+    lr: float = typer.Option(1e-3),
+    lr_step: int = typer.Option(0, help="StepLR period in epochs (0 = constant)"),
+    seed: int = typer.Option(0),
+    chans: int = typer.Option(32),
+    pools: int = typer.Option(4),
+    cascades: int = typer.Option(1),
+    limit: int = typer.Option(0, help="at most this many training slices (0 = all)"),
+    val_limit: int = typer.Option(0, help="at most this many validation slices (0 = all)"),
+    device: str = typer.Option("auto"),
+    workers: int = typer.Option(0),
+    amp: bool = typer.Option(True, help="mixed precision on CUDA"),
+    resume: bool = typer.Option(False, "--resume", help="continue RUN_DIR/last.pt"),
+) -> None:
+    """Train ReconNet (U-Net + data consistency). Multi-GPU: torchrun --nproc_per_node N ..."""
+    from msglance.mri.train import train
+
+    config = _config(out, data, data_path, orientations, contrast, size, acceleration,
+                     center_fraction, mask, mask_seed, loss, delta, glance_grid, epochs,
+                     batch_size, lr, lr_step, seed, chans, pools, cascades, limit, val_limit,
+                     device, workers, amp)
+    rank = int(os.environ.get("RANK", "0"))
+    try:
+        if rank == 0:
+            with _progress() as progress:
+                summary = train(config, resume=resume, progress=_Bars(progress))
+        else:
+            summary = train(config, resume=resume)
+    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if rank == 0:
+        console.print(
+            f"done: {summary.epochs} epochs · best epoch {summary.best_epoch}: val PSNR "
+            f"{summary.best_val_psnr:.3f} dB, SSIM {summary.best_val_ssim:.4f} "
+            f"(zero-filled {summary.zero_filled_val_psnr:.3f} / {summary.zero_filled_val_ssim:.4f})"
+            f" · {summary.seconds:.0f}s · {out}"
+        )
+
+
+@app.command("eval")
+def eval_command(
+    run_dir: Path = typer.Argument(..., help="a directory written by 'msglance mri train'"),
+    data: Optional[str] = typer.Option(None, help="other data than the run's (e.g. 'ixi PATH')"),
+    checkpoint: str = typer.Option("best", help="best | last | path to a .pt"),
+    split: list[str] = typer.Option(["test", "s1045"], "--split", help="test | val | s1045"),
+    device: str = typer.Option("auto"),
+    batch_size: int = typer.Option(8),
+    limit: int = typer.Option(0, help="at most this many slices per split"),
+) -> None:
+    """Evaluate a run (fastMRI convention); writes RUN_DIR/eval/<split>/{slices.csv,summary.json,figure.png}."""
+    from msglance.mri.evaluate import evaluate_run
+
+    try:
+        result = evaluate_run(run_dir, data=data, checkpoint=checkpoint, splits=tuple(split),
+                              device=device, batch_size=batch_size, limit=limit)
+    except (ValueError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    _print_eval(result)
+    console.print(f"wrote {Path(run_dir) / 'eval'}")
+
+
+@app.command("compare")
+def compare_command(
+    losses: list[str] = typer.Option(..., "--losses", help="loss spec (repeat the option)"),
+    seeds: list[int] = typer.Option([0], "--seeds", help="seed (repeat the option)"),
+    out: Path = typer.Option(..., "--out", help="comparison directory"),
+    data: str = _DATA,
+    data_path: Optional[Path] = _DATA_PATH,
+    orientations: str = typer.Option("sagittal,coronal,axial"),
+    contrast: Optional[str] = typer.Option(None),
+    size: int = typer.Option(256),
+    acceleration: float = typer.Option(5.0),
+    center_fraction: float = typer.Option(0.08),
+    mask: str = typer.Option("random"),
+    mask_seed: int = typer.Option(0),
+    delta: float = typer.Option(0.01),
+    glance_grid: int = typer.Option(0),
+    epochs: int = typer.Option(20),
+    batch_size: int = typer.Option(4),
+    lr: float = typer.Option(1e-3),
+    lr_step: int = typer.Option(0),
+    chans: int = typer.Option(32),
+    pools: int = typer.Option(4),
+    cascades: int = typer.Option(1),
+    limit: int = typer.Option(0),
+    val_limit: int = typer.Option(0),
+    device: str = typer.Option("auto"),
+    workers: int = typer.Option(0),
+    amp: bool = typer.Option(True),
+) -> None:
+    """Train + evaluate each loss × seed with identical data and masks; resumable."""
+    from msglance.mri.compare import CompareEvent, compare, markdown_table
+
+    base = _config(out, data, data_path, orientations, contrast, size, acceleration,
+                   center_fraction, mask, mask_seed, losses[0], delta, glance_grid, epochs,
+                   batch_size, lr, lr_step, 0, chans, pools, cascades, limit, val_limit,
+                   device, workers, amp)
+    with _progress() as progress:
+        bars: dict[tuple[str, int], _Bars] = {}
+
+        def show(event: CompareEvent) -> None:
+            key = (event.loss, event.seed)
+            if event.kind == "run":
+                state = "already done" if event.skipped else "training"
+                progress.console.print(f"[{event.index}/{event.total}] {event.loss} · seed {event.seed}: {state}")
+                bars[key] = _Bars(progress, prefix=f"{event.loss} s{event.seed} ")
+            elif event.kind == "train" and event.train_event is not None:
+                bars[key](event.train_event)
+
+        try:
+            payload = compare(base, losses, seeds, out, progress=show)
+        except (ValueError, FileNotFoundError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+    console.print(markdown_table(payload["summary"], losses, payload["splits"]))
+    console.print(f"wrote {out / 'table.md'}, {out / 'results.json'}, {out / 'comparison.png'}")
