@@ -74,5 +74,10 @@ def demo(
     console.print(f"figure: {fig}")
 
 
+from msglance.mri.commands import app as mri_app  # noqa: E402
+
+app.add_typer(mri_app, name="mri")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
