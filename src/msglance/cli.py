@@ -78,6 +78,10 @@ from msglance.mri.commands import app as mri_app  # noqa: E402
 
 app.add_typer(mri_app, name="mri")
 
+from msglance.inr.commands import app as inr_app  # noqa: E402
+
+app.add_typer(inr_app, name="inr")
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()
