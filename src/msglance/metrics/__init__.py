@@ -1,0 +1,88 @@
+"""msglance.metrics: full-reference and no-reference image metrics with one registry.
+
+Functional metrics follow DESIGN.md §3: ``fn(x, y, data_range=..., reduction=...)``,
+explicit ``data_range``, ``ValueError`` naming the observed range for out-of-range inputs,
+fp16/bf16 computed in float32. Importing this package registers every built-in entry::
+
+    >>> from msglance import metrics
+    >>> spec = metrics.get("ssim")
+    >>> spec.higher_is_better, spec.needs_data_range
+    (True, True)
+    >>> metrics.available("structural")
+    ['ssim', 'ms_ssim']
+"""
+
+from msglance.metrics.noref import BlurEffect, blur_effect
+from msglance.metrics.normalization import NORMALIZATIONS, normalize
+from msglance.metrics.pixel import (
+    PSNR,
+    MAELoss,
+    MSELoss,
+    NMSELoss,
+    mae,
+    mse,
+    nmse,
+    psnr,
+)
+from msglance.metrics.registry import (
+    KINDS,
+    MetricSpec,
+    UnknownMetricError,
+    available,
+    get,
+    register,
+)
+from msglance.metrics.statistical import NMI, PCC, nmi, pcc
+from msglance.metrics.structural import (
+    MS_SSIM_WEIGHTS,
+    MSSSIM,
+    SSIM,
+    MSSSIMLoss,
+    SSIMLoss,
+    ms_ssim,
+    ssim,
+)
+
+__all__ = [
+    "KINDS",
+    "MS_SSIM_WEIGHTS",
+    "MSSSIM",
+    "MSSSIMLoss",
+    "MAELoss",
+    "MSELoss",
+    "MetricSpec",
+    "NMI",
+    "NMSELoss",
+    "NORMALIZATIONS",
+    "PCC",
+    "PSNR",
+    "SSIM",
+    "SSIMLoss",
+    "BlurEffect",
+    "UnknownMetricError",
+    "available",
+    "blur_effect",
+    "get",
+    "mae",
+    "ms_ssim",
+    "mse",
+    "nmi",
+    "nmse",
+    "normalize",
+    "pcc",
+    "psnr",
+    "register",
+    "ssim",
+]
+
+try:  # the perceptual module is written separately; re-export it when present
+    from msglance.metrics.perceptual import (  # noqa: F401
+        EffNetDistance,
+        effnet_distance,
+        lpips_unavailable_reason,
+    )
+except ModuleNotFoundError as _exc:  # pragma: no cover - only before perceptual.py exists
+    if _exc.name != "msglance.metrics.perceptual":
+        raise
+else:
+    __all__ += ["EffNetDistance", "effnet_distance", "lpips_unavailable_reason"]

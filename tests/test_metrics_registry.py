@@ -1,0 +1,128 @@
+"""The metric registry and the normalizations."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from msglance import metrics
+from msglance.metrics.normalization import percentile
+
+EXPECTED = {
+    "mse", "mae", "psnr", "nmse", "ssim", "ms_ssim", "glance_local", "glance_global",
+    "ms_glance", "pcc", "nmi", "blur_effect",
+}
+
+
+def test_all_entries_registered_with_metadata():
+    names = set(metrics.available(include_unavailable=True))
+    assert EXPECTED <= names
+    for name in names:
+        spec = metrics.get(name)
+        assert spec.name == name
+        assert spec.kind in metrics.KINDS
+        assert callable(spec.fn)
+        assert isinstance(spec.higher_is_better, bool)
+        if not spec.available:
+            assert spec.unavailable_reason
+    assert metrics.available("structural") == ["ssim", "ms_ssim"]
+    assert metrics.available("noref") == ["blur_effect"]
+    assert not metrics.get("blur_effect").full_reference
+
+
+def test_perceptual_entries_follow_the_module():
+    if importlib.util.find_spec("msglance.metrics.perceptual") is None:
+        assert not metrics.get("effnet_distance").available
+        return
+    from msglance.metrics import perceptual
+
+    spec = metrics.get("effnet_distance")
+    assert spec.available and spec.fn is perceptual.effnet_distance
+    assert spec.loss_factory is perceptual.EffNetDistance
+    lp = metrics.get("lpips")
+    assert lp.available == (perceptual.lpips_unavailable_reason() is None)
+    if not lp.available:
+        assert lp.unavailable_reason == perceptual.lpips_unavailable_reason()
+        assert "lpips" not in metrics.available()
+
+
+def test_unknown_name_lists_available():
+    with pytest.raises(KeyError) as info:
+        metrics.get("ssim2")
+    assert "ssim" in str(info.value) and "psnr" in str(info.value)
+    with pytest.raises(ValueError):
+        metrics.get("nope")
+
+
+def test_register_rejects_duplicates_and_bad_kind():
+    spec = metrics.get("mse")
+    with pytest.raises(ValueError, match="already"):
+        metrics.register(spec)
+    with pytest.raises(ValueError, match="kind"):
+        metrics.register(metrics.MetricSpec("x", spec.fn, "weird", False, False, True, True))
+
+
+def test_every_available_entry_callable_uniformly():
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(2, 1, 112, 112, generator=g)
+    x = (y + 0.1 * torch.rand(y.shape, generator=g)).clamp(0, 1)
+    for name in metrics.available():
+        spec = metrics.get(name)
+        if spec.kind == "perceptual" or name == "ms_ssim":
+            continue
+        args = (x, y) if spec.full_reference else (x,)
+        value = spec.fn(*args, data_range=1.0, reduction="none", check_range=True)
+        assert value.shape == (2,) and torch.isfinite(value).all(), name
+
+
+def test_loss_factories_minimise_and_accept_any_values():
+    g = torch.Generator().manual_seed(1)
+    y = torch.rand(1, 1, 112, 112, generator=g)
+    x = y * 4 - 2  # far outside [0, 1]
+    expected = {"mse", "mae", "nmse", "ssim", "ms_ssim", "glance_local", "glance_global", "ms_glance"}
+    have = {n for n in metrics.available() if metrics.get(n).loss_factory is not None}
+    assert expected <= have
+    assert metrics.get("psnr").loss_factory is None and metrics.get("nmi").loss_factory is None
+    for name in sorted(have - {"ms_ssim", "effnet_distance"}):
+        options = {"grid": (32, 32)} if name in ("glance_global", "ms_glance") else {}
+        loss = metrics.get(name).loss_factory(**options)
+        assert isinstance(loss, torch.nn.Module)
+        assert torch.isfinite(loss(x, y)), name
+        assert loss(y, y).item() == pytest.approx(0.0, abs=1e-3), name
+        assert loss(y.flip(-1), y).item() > loss(y, y).item(), name
+
+
+# ------------------------------------------------------------------------- normalization
+
+
+def test_normalizations():
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(3, 2, 20, 20, generator=g, dtype=torch.float64) * 7 + 3
+    x[0, 0, 0, 0] = 100.0  # an outlier
+    assert torch.equal(metrics.normalize(x, "none"), x)
+    mm = metrics.normalize(x, "minmax")
+    assert mm.flatten(1).amin(1).tolist() == [0.0] * 3 and mm.flatten(1).amax(1).tolist() == [1.0] * 3
+    cm = metrics.normalize(x, "cminmax")
+    assert cm.min() >= 0 and cm.max() <= 1
+    assert cm[1].flatten().std() == pytest.approx(mm[1].flatten().std().item(), rel=0.2)
+    assert cm[0].flatten().median() > mm[0].flatten().median() * 5  # outlier clipped away
+    z = metrics.normalize(x, "zscore").flatten(1)
+    assert torch.allclose(z.mean(1), torch.zeros(3, dtype=x.dtype), atol=1e-12)
+    assert torch.allclose(z.std(1, unbiased=False), torch.ones(3, dtype=x.dtype))
+    q = metrics.normalize(x, "quantile").flatten(1)
+    inside = ((q >= 0) & (q <= 1)).double().mean(1)
+    assert torch.allclose(inside, torch.full((3,), 0.9, dtype=x.dtype), atol=0.02)
+    const = torch.full((1, 1, 5, 5), 2.0)
+    for method in metrics.NORMALIZATIONS[1:]:
+        assert torch.equal(metrics.normalize(const, method), torch.zeros_like(const))
+    with pytest.raises(ValueError, match="normalization"):
+        metrics.normalize(x, "robust")
+
+
+def test_percentile_matches_numpy():
+    v = torch.randn(2, 1001, dtype=torch.float64)
+    for q in (0.0, 0.5, 5.0, 50.0, 99.5, 100.0):
+        assert torch.allclose(percentile(v, q), torch.from_numpy(np.percentile(v.numpy(), q, axis=1)))
