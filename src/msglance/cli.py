@@ -82,6 +82,10 @@ from msglance.inr.commands import app as inr_app  # noqa: E402
 
 app.add_typer(inr_app, name="inr")
 
+from msglance.eval_command import eval_command  # noqa: E402
+
+app.command("eval")(eval_command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()

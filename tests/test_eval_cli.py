@@ -1,0 +1,173 @@
+"""`msglance eval` end to end on real embedded images and a NIfTI volume."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data, filters
+from skimage import metrics as skm
+from typer.testing import CliRunner
+
+from msglance.cli import app
+
+runner = CliRunner()
+
+
+def _save(path, arr):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.clip(arr * 255 + 0.5, 0, 255).astype(np.uint8)).save(path)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """ref/ and pred/ with degraded copies, a missing pair and a corrupt file."""
+    root = tmp_path_factory.mktemp("eval")
+    rng = np.random.default_rng(0)
+    images = {
+        "astronaut.png": data.astronaut()[::4, ::4] / 255.0,
+        "sub/camera.png": data.camera()[::4, ::4] / 255.0,
+        "coffee.png": data.coffee()[:, 100:500][::4, ::4] / 255.0,
+    }
+    for name, img in images.items():
+        _save(root / "ref" / name, img)
+        degraded = filters.gaussian(img, 1.0, channel_axis=-1 if img.ndim == 3 else None)
+        degraded = np.clip(degraded + 0.03 * rng.standard_normal(img.shape), 0, 1)
+        _save(root / "pred" / name, degraded)
+    _save(root / "ref" / "only_ref.png", images["sub/camera.png"])  # missing prediction
+    good = root / "good"
+    good.mkdir()
+    for name in ("astronaut.png", "sub/camera.png"):
+        for side in ("ref", "pred"):
+            (good / side / name).parent.mkdir(parents=True, exist_ok=True)
+            (good / side / name).write_bytes((root / side / name).read_bytes())
+    bad = root / "bad"
+    for side in ("ref", "pred"):
+        (bad / side).mkdir(parents=True)
+        (bad / side / "camera.png").write_bytes((root / side / "sub/camera.png").read_bytes())
+    (bad / "ref" / "broken.png").write_bytes((root / "ref" / "coffee.png").read_bytes())
+    (bad / "pred" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+    return root
+
+
+def _invoke(*args):
+    return runner.invoke(app, ["eval", *map(str, args)])
+
+
+def test_folder_pair_matches_skimage_and_writes_outputs(folders, tmp_path):
+    out = tmp_path / "o"
+    res = _invoke(folders / "good" / "ref", folders / "good" / "pred", "--metrics",
+                  "psnr,ssim,nmi,ms_glance", "--out", out)
+    assert res.exit_code == 0, res.output
+    assert "psnr" in res.output and "±" in res.output and "↑" in res.output
+    assert "data range fixed at 1" in res.output
+    rows = list(csv.DictReader((out / "per_item.csv").open()))
+    assert [r["item"] for r in rows] == ["astronaut", "sub/camera"]
+    ref = np.asarray(Image.open(folders / "good/ref/sub/camera.png"), dtype=float) / 255
+    pred = np.asarray(Image.open(folders / "good/pred/sub/camera.png"), dtype=float) / 255
+    cam = rows[1]
+    assert float(cam["psnr"]) == pytest.approx(skm.peak_signal_noise_ratio(ref, pred, data_range=1), abs=1e-4)
+    assert float(cam["ssim"]) == pytest.approx(skm.structural_similarity(
+        ref, pred, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1), abs=1e-4)
+    assert float(cam["nmi"]) == pytest.approx(skm.normalized_mutual_information(ref, pred), abs=1e-4)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ok"] and summary["items"] == 2
+    psnrs = [float(r["psnr"]) for r in rows]
+    assert summary["metrics"]["psnr"]["mean"] == pytest.approx(np.mean(psnrs), rel=1e-9)
+    assert summary["metrics"]["psnr"]["std"] == pytest.approx(np.std(psnrs, ddof=1), rel=1e-9)
+    assert summary["metrics"]["psnr"]["higher_is_better"] is True
+
+
+def test_missing_pair_is_reported_and_fails(folders, tmp_path):
+    res = _invoke(folders / "ref", folders / "pred", "--metrics", "psnr,ssim", "--out", tmp_path)
+    assert res.exit_code == 1
+    assert "only_ref.png" in res.output and "unmatched reference" in res.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["unmatched_reference"] == ["only_ref.png"] and summary["items"] == 3
+
+
+def test_corrupt_file_fails_with_one_line_naming_it(folders, tmp_path):
+    res = _invoke(folders / "bad" / "ref", folders / "bad" / "pred", "--out", tmp_path)
+    assert res.exit_code == 1
+    assert "broken.png" in res.output and "error" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_keep_going_skips_and_lists_and_exits_nonzero(folders, tmp_path):
+    res = _invoke(folders / "bad" / "ref", folders / "bad" / "pred", "--keep-going",
+                  "--metrics", "psnr,ssim", "--out", tmp_path)
+    assert res.exit_code == 1
+    assert "failed" in res.output and "broken" in res.output
+    rows = list(csv.DictReader((tmp_path / "per_item.csv").open()))
+    assert [r["item"] for r in rows] == ["camera"]
+
+
+def test_report_with_plots_and_worst_strips(folders, tmp_path):
+    res = _invoke(folders / "good" / "ref", folders / "good" / "pred", "--metrics",
+                  "ssim,psnr,mae", "--report", "--worst", "2", "--out", tmp_path)
+    assert res.exit_code == 0, res.output
+    text = (tmp_path / "report.md").read_text()
+    assert "| ssim | ↑ |" in text and "metrics.png" in text and "worst/00.png" in text
+    for png in (tmp_path / "metrics.png", tmp_path / "worst" / "00.png", tmp_path / "worst" / "01.png"):
+        assert png.stat().st_size > 5000
+        assert Image.open(png).size[0] > 300
+
+
+def test_nifti_volume_slices_and_3d_with_auto_range(tmp_path):
+    rng = np.random.default_rng(1)
+    vol = filters.gaussian(rng.random((40, 48, 14)), 2.0) * 800.0
+    noisy = np.clip(vol + 5 * rng.standard_normal(vol.shape), 0, None)
+    nib.save(nib.Nifti1Image(vol.astype(np.float32), np.eye(4)), tmp_path / "ref.nii.gz")
+    nib.save(nib.Nifti1Image(noisy.astype(np.float32), np.eye(4)), tmp_path / "pred.nii.gz")
+    out = tmp_path / "slices"
+    res = _invoke(tmp_path / "ref.nii.gz", tmp_path / "pred.nii.gz", "--data-range", "auto",
+                  "--metrics", "psnr,ssim", "--out", out)
+    assert res.exit_code == 0, res.output
+    assert "auto" in res.output and "maximum of each target" in res.output
+    rows = list(csv.DictReader((out / "per_item.csv").open()))
+    assert len(rows) == 14 and rows[2]["item"] == "ref.nii.gz[2]"
+    vmax = float(vol.astype(np.float32).max())
+    k = 2
+    expected = skm.peak_signal_noise_ratio(vol[:, :, k].astype(np.float32), noisy[:, :, k].astype(np.float32), data_range=vmax)
+    assert float(rows[k]["psnr"]) == pytest.approx(expected, abs=1e-3)
+    assert float(rows[k]["data_range"]) == pytest.approx(vmax, rel=1e-5)
+    out3 = tmp_path / "vol"
+    res = _invoke(tmp_path / "ref.nii.gz", tmp_path / "pred.nii.gz", "--volume", "volume",
+                  "--data-range", "auto", "--metrics", "psnr,ssim", "--normalize", "minmax", "--out", out3)
+    assert res.exit_code == 0, res.output
+    assert "minmax" in res.output
+    rows = list(csv.DictReader((out3 / "per_item.csv").open()))
+    assert len(rows) == 1 and float(rows[0]["data_range"]) == 1.0
+
+
+def test_crop_mask_and_bad_options(folders, tmp_path):
+    ref = folders / "good" / "ref" / "sub" / "camera.png"
+    pred = folders / "good" / "pred" / "sub" / "camera.png"
+    mask = np.zeros((128, 128))
+    mask[20:100, 30:90] = 1
+    _save(tmp_path / "mask.png", mask)
+    res = _invoke(ref, pred, "--crop", "64", "--metrics", "psnr", "--out", tmp_path / "c")
+    assert res.exit_code == 0, res.output
+    res = _invoke(ref, pred, "--mask", tmp_path / "mask.png", "--metrics", "psnr,ssim", "--out", tmp_path / "m")
+    assert res.exit_code == 0, res.output
+    r = np.asarray(Image.open(ref), dtype=float)[20:100, 30:90] / 255
+    p = np.asarray(Image.open(pred), dtype=float)[20:100, 30:90] / 255
+    row = next(csv.DictReader((tmp_path / "m" / "per_item.csv").open()))
+    assert float(row["psnr"]) == pytest.approx(skm.peak_signal_noise_ratio(r, p, data_range=1), abs=1e-4)
+    for args, needle in (
+        (("--metrics", "psnr,nope"), "unknown metric"),
+        (("--data-range", "abc"), "data range"),
+        (("--normalize", "robust"), "normalize"),
+        (("--metrics", "lpips"), "unavailable"),
+    ):
+        res = _invoke(ref, pred, *args, "--out", tmp_path / "x")
+        assert res.exit_code == 1 and needle in res.output, (args, res.output)
+    res = _invoke(ref, tmp_path / "nothing.png", "--out", tmp_path / "x")
+    assert res.exit_code == 1 and "nothing.png" in res.output
+    # 255 scale on [0, 1] data is fine; [0, 1] range on 255-scaled would fail (not tested here)
+    res = _invoke(ref, pred, "--data-range", "255", "--metrics", "psnr", "--out", tmp_path / "y")
+    assert res.exit_code == 0
