@@ -56,12 +56,12 @@ class _Bars:
         p = self.progress
         if event.kind == "start":
             info = event.info
-            if not self.prefix:
-                console.print(
-                    f"ReconNet: {info['parameters']:,} parameters · {info['train_slices']} train / "
-                    f"{info['val_slices']} val slices · {info['device']} × {info['world_size']}"
-                    + (f" · resuming after epoch {info['start_epoch']}" if info["start_epoch"] else "")
-                )
+            p.console.print(
+                f"{self.prefix}ReconNet: {info['parameters']:,} parameters · "
+                f"{info['train_slices']} train / {info['val_slices']} val slices · "
+                f"{info['device']} × {info['world_size']}"
+                + (f" · resuming after epoch {info['start_epoch']}" if info["start_epoch"] else "")
+            )
             if self.epochs is not None:
                 p.remove_task(self.epochs)
             self.epochs = p.add_task(f"{self.prefix}epochs", total=event.total,
