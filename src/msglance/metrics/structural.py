@@ -191,6 +191,96 @@ def _slabs(first_out: int, plane: int, size: int) -> list[tuple[int, int]]:
     return [(o, min(o + per, first_out)) for o in range(0, first_out, per)]
 
 
+class _SSIMSums(torch.autograd.Function):
+    r"""Per-row sums of the SSIM and cs maps with an analytic, filter-based backward.
+
+    Rows are ``(item, channel)`` images ``(R, 1, *spatial)``. With shifted means ``a, b``,
+    ``A = a + c_x``, ``B = b + c_y``, ``l = N_1 / D_1``, ``cs = N_2 / D_2`` and upstream
+    gradients ``g_s`` (of the SSIM sum) and ``g_c`` (of the cs sum):
+
+    .. math::
+
+        \frac{\partial}{\partial A} = g_s\,cs\,\frac{2(B - A l)}{D_1}, \quad
+        \frac{\partial}{\partial \sigma_x^2} = -\frac{g_s\,s + g_c\,cs}{D_2}, \quad
+        \frac{\partial}{\partial \sigma_{xy}} = \frac{2(g_s\,l + g_c)}{D_2}
+
+    chained through ``sigma_x^2 = n (E[x^2] - a^2)``, ``sigma_xy = n (E[xy] - a b)`` to the
+    five window means, pulled back through the (symmetric) window filter by one filter call
+    on the zero-padded gradient maps, and finally to ``x``/``y``
+    (``dx = F^T G_a + 2 x F^T G_xx + y F^T G_xy``). This replaces some fifty elementwise
+    autograd nodes per chunk. Not twice differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, x, y, data_range, kind, win_size, sigma, sample_covariance, k1, k2):  # type: ignore[override]
+        t = _ssim_terms(x, y, data_range, kind, win_size, sigma, sample_covariance, k1, k2)
+        ctx.settings = (kind, win_size, sigma, t["norm"])
+        ctx.save_for_backward(
+            t["xs"], t["ys"], t["a"], t["b"], t["A"], t["B"], t["l"], t["cs"],
+            t["d1"], t["d2"], t["ok_x"], t["ok_y"],
+        )
+        s_map = t["l"] * t["cs"]
+        return s_map.flatten(1).sum(dim=1), t["cs"].flatten(1).sum(dim=1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_s, g_c):  # type: ignore[override]
+        kind, win_size, sigma, norm = ctx.settings
+        xs, ys, a, b, A, B, lum, cs, d1, d2, ok_x, ok_y = ctx.saved_tensors
+        shape = (-1,) + (1,) * (xs.ndim - 1)
+        g_s = (torch.zeros(xs.shape[0], dtype=xs.dtype, device=xs.device) if g_s is None else g_s).view(shape)
+        g_c = (torch.zeros(xs.shape[0], dtype=xs.dtype, device=xs.device) if g_c is None else g_c).view(shape)
+        s_map = lum * cs
+        inv_d2 = d2.reciprocal()
+        d_var = -(g_s * s_map + g_c * cs) * inv_d2
+        d_cov = 2.0 * (g_s * lum + g_c) * inv_d2
+        g_xx = d_var * ok_x * norm
+        g_yy = d_var * ok_y * norm
+        g_xy = d_cov * norm
+        two_cs = 2.0 * g_s * cs / d1
+        g_a = two_cs * (B - A * lum) - 2.0 * a * g_xx - b * g_xy
+        g_b = two_cs * (A - B * lum) - 2.0 * b * g_yy - a * g_xy
+        n = xs.shape[0]
+        stack = torch.cat([g_a, g_b, g_xx, g_yy, g_xy], dim=0)
+        pad = (win_size - 1,) * (2 * (stack.ndim - 2))
+        back = _apply_filter(F.pad(stack, pad), kind, win_size, sigma)
+        f_a, f_b, f_xx, f_yy, f_xy = back.split(n, dim=0)
+        grad_x = f_a + 2.0 * xs * f_xx + ys * f_xy
+        grad_y = f_b + 2.0 * ys * f_yy + xs * f_xy
+        return grad_x, grad_y, None, None, None, None, None, None, None
+
+
+def _ssim_terms(x, y, data_range, kind, win_size, sigma, sample_covariance, k1, k2) -> dict:
+    """Moments and SSIM terms of two ``(R, C, *spatial)`` tensors (the shared arithmetic)."""
+    dims = tuple(range(2, x.ndim))
+    cx = x.detach().mean(dim=dims, keepdim=True)
+    cy = y.detach().mean(dim=dims, keepdim=True)
+    xs, ys = x - cx, y - cy
+    rows = x.shape[0]
+    stack = torch.cat([xs, ys, xs * xs, ys * ys, xs * ys], dim=0)
+    mx, my, mxx, myy, mxy = _apply_filter(stack, kind, win_size, sigma).split(rows, dim=0)
+    norm = 1.0
+    if sample_covariance:
+        count = win_size ** (x.ndim - 2)
+        norm = count / (count - 1.0)
+    raw_x = mxx - mx * mx
+    raw_y = myy - my * my
+    ok_x, ok_y = raw_x > 0, raw_y > 0
+    var_x = (raw_x * norm).clamp_min(0.0)
+    var_y = (raw_y * norm).clamp_min(0.0)
+    cov = (mxy - mx * my) * norm
+    c1 = (k1 * data_range) ** 2
+    c2 = (k2 * data_range) ** 2
+    mu_x, mu_y = mx + cx, my + cy
+    diff = (mx - my) + (cx - cy)
+    d1 = mu_x * mu_x + mu_y * mu_y + c1
+    lum = 1.0 - diff * diff / d1
+    d2 = var_x + var_y + c2
+    cs = (2.0 * cov + c2) / d2
+    return {"xs": xs, "ys": ys, "a": mx, "b": my, "A": mu_x, "B": mu_y, "l": lum, "cs": cs,
+            "d1": d1, "d2": d2, "ok_x": ok_x, "ok_y": ok_y, "norm": norm}
+
+
 def ssim_means(
     x: Tensor,
     y: Tensor,
@@ -236,10 +326,13 @@ def ssim_means(
         s_acc = cs_acc = None
         for o0, o1 in slabs:
             length = o1 - o0 + win_size - 1
-            s_map, cs_map = ssim_components(
-                xc.narrow(2, o0, length), yc.narrow(2, o0, length), *args
-            )
-            s_part, cs_part = s_map.flatten(1).sum(dim=1), cs_map.flatten(1).sum(dim=1)
+            xs_, ys_ = xc.narrow(2, o0, length), yc.narrow(2, o0, length)
+            if xs_.requires_grad or ys_.requires_grad:
+                s_part, cs_part = _SSIMSums.apply(xs_, ys_, *args)
+            else:
+                t = _ssim_terms(xs_, ys_, *args)
+                s_part = (t["l"] * t["cs"]).flatten(1).sum(dim=1)
+                cs_part = t["cs"].flatten(1).sum(dim=1)
             s_acc = s_part if s_acc is None else s_acc + s_part
             cs_acc = cs_part if cs_acc is None else cs_acc + cs_part
         ssim_sums.append(s_acc)
