@@ -142,6 +142,16 @@ def test_nifti_volume_slices_and_3d_with_auto_range(tmp_path):
     assert "minmax" in res.output
     rows = list(csv.DictReader((out3 / "per_item.csv").open()))
     assert len(rows) == 1 and float(rows[0]["data_range"]) == 1.0
+    mask = np.zeros(vol.shape, dtype=np.float32)
+    mask[5:35, 8:40, :] = 1
+    nib.save(nib.Nifti1Image(mask, np.eye(4)), tmp_path / "mask.nii.gz")
+    out4 = tmp_path / "masked"
+    res = _invoke(tmp_path / "ref.nii.gz", tmp_path / "pred.nii.gz", "--mask", tmp_path / "mask.nii.gz",
+                  "--data-range", "auto", "--metrics", "psnr", "--out", out4)
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((out4 / "per_item.csv").open()))
+    r, p = vol[5:35, 8:40, 3].astype(np.float32), noisy[5:35, 8:40, 3].astype(np.float32)
+    assert float(rows[3]["psnr"]) == pytest.approx(skm.peak_signal_noise_ratio(r, p, data_range=vmax), abs=1e-3)
 
 
 def test_crop_mask_and_bad_options(folders, tmp_path):

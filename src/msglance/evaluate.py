@@ -15,8 +15,9 @@ Per item the pipeline is: read (:mod:`msglance.data.readers`) -> crop -> mask ->
 * ``normalize``: each image by its own statistics (:func:`msglance.metrics.normalize`);
   ``minmax``/``cminmax`` put data in [0, 1] so ``R = 1``; ``zscore``/``quantile`` data
   are unbounded, so ``R`` = the normalized target's ``max - min`` and no range check.
-* ``mask``: a file of the items' spatial shape; both images are set to 0 outside the mask
-  and cropped to the mask's bounding box.
+* ``mask``: a file of the items' spatial shape (a 3-D mask is sliced along with a volume
+  judged slice by slice); both images are set to 0 outside the mask (values > 0 are
+  inside) and cropped to the mask's bounding box, so pixel metrics average over that box.
 * The global Glance terms draw random pixels; each item uses a generator seeded with
   ``seed`` so results are reproducible.
 
@@ -300,7 +301,10 @@ def iter_samples(
     preds = _to_items(pred_arr, is_volume, config.volume_mode)
     for (index, r), (_, p) in zip(refs, preds):
         name = pair.name if index is None else f"{pair.name}[{index}]"
-        yield _prepare(name, pair, index, r, p, config, mask, auto_range)
+        item_mask = mask
+        if mask is not None and index is not None and mask.ndim == 3:
+            item_mask = mask[:, :, index]  # a 3-D mask for a volume judged slice by slice
+        yield _prepare(name, pair, index, r, p, config, item_mask, auto_range)
 
 
 def load_sample(pair: Pair, index: int | None, config: EvalConfig, mask: np.ndarray | None = None) -> Sample:
