@@ -13,6 +13,7 @@ from skimage.transform import resize
 
 from msglance.glance import MSGlanceLoss
 from msglance.inr.fit import FitResult, fit_siren
+from msglance.inr.study import glance_grid
 
 __all__ = ["DemoRun", "astronaut_target", "demo_losses", "run_demo", "save_demo_figure"]
 
@@ -36,13 +37,11 @@ def astronaut_target(size: int) -> torch.Tensor:
 def demo_losses(size: int, seed: int = 0) -> dict[str, Callable]:
     """L2 and the paper's INR loss ``L2 + 0.01 global + 0.01 local``.
 
-    The Global Glance grid is the paper's 96 x 96 where the image has room for it, else
-    ``(size // 2)^2`` positions; the window stays 16 (smaller for tiny images).
+    The Global Glance grid is the paper's 96 x 96 where the image has room for it, else the
+    largest square grid that fits (:func:`msglance.inr.study.glance_grid`).
     """
-    side = 96 if size * size >= 2 * 96 * 96 else size // 2
-    window = min(16, side)
-    msg = MSGlanceLoss(global_weight=0.01, local_weight=0.01, pixel="l2", grid=(side, side),
-                       window=window, seed=seed)
+    msg = MSGlanceLoss(global_weight=0.01, local_weight=0.01, pixel="l2",
+                       grid=glance_grid(size, size), seed=seed)
     return {
         "L2": lambda p, t: (p - t).square().mean(),
         "L2 + MS-Glance": msg,
@@ -50,7 +49,7 @@ def demo_losses(size: int, seed: int = 0) -> dict[str, Callable]:
 
 
 def run_demo(
-    size: int = 128,
+    size: int = 64,
     steps: int = 300,
     device: str = "auto",
     seed: int = 0,
