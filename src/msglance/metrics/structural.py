@@ -179,15 +179,25 @@ def ssim_components(
     return luminance * cs, cs
 
 
-#: values per moment map processed at once: small chunks keep the filter's temporaries in
-#: cache and in the allocator's reuse pool, which is several times faster on CPU than one
-#: pass over a large batch (results are identical: items, channels and slabs are independent)
-_CHUNK_VALUES = 1 << 17
+#: values per moment map processed at once, per CPU thread (see :func:`_chunk_values`):
+#: small chunks keep the filter's temporaries in cache and in the allocator's reuse pool,
+#: several times faster on CPU than one pass over a large batch (results are identical:
+#: items, channels and slabs are independent). ``None``: chosen from the thread count.
+_CHUNK_VALUES: int | None = None
 
 
-def _slabs(first_out: int, plane: int, size: int) -> list[tuple[int, int]]:
+def _chunk_values(device: torch.device) -> int:
+    """Chunk budget: 2**16 values per thread (+1), at most 2**22; unchunked on GPUs."""
+    if _CHUNK_VALUES is not None:
+        return _CHUNK_VALUES
+    if device.type != "cpu":
+        return 1 << 62
+    return min(1 << 22, (1 << 16) * (torch.get_num_threads() + 1))
+
+
+def _slabs(first_out: int, plane: int, size: int, budget: int) -> list[tuple[int, int]]:
     """Split the first spatial axis's ``first_out`` outputs into ranges of about the budget."""
-    per = max(size - 1, _CHUNK_VALUES // max(plane, 1) - (size - 1), 1)
+    per = max(size - 1, budget // max(plane, 1) - (size - 1), 1)
     return [(o, min(o + per, first_out)) for o in range(0, first_out, per)]
 
 
@@ -318,8 +328,9 @@ def ssim_means(
         count *= n - win_size + 1
     args = (data_range, kind, win_size, sigma, sample_covariance, k1, k2)
     ssim_sums, cs_sums = [], []
-    per_chunk = max(1, _CHUNK_VALUES // numel)
-    slabs = [(0, first_out)] if numel <= _CHUNK_VALUES else _slabs(first_out, plane, win_size)
+    budget = _chunk_values(x.device)
+    per_chunk = max(1, budget // numel)
+    slabs = [(0, first_out)] if numel <= budget else _slabs(first_out, plane, win_size, budget)
     for start in range(0, rows, per_chunk):
         xc = xf[start : start + per_chunk]
         yc = yf[start : start + per_chunk]
