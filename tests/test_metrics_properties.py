@@ -150,6 +150,13 @@ def test_chunked_computation_matches_unchunked(monkeypatch):
     split = [metrics.ssim(x, y, reduction="none"), metrics.ssim(v1, v2, window="box7")]
     for a, b in zip(full, split):
         assert torch.allclose(a, b, atol=1e-12)
+    grads = []
+    for budget in (None, 700):
+        monkeypatch.setattr(structural, "_CHUNK_VALUES", budget)
+        v = v1.clone().requires_grad_(True)
+        metrics.ssim(v, v2).backward()
+        grads.append(v.grad)
+    assert torch.allclose(grads[0], grads[1], atol=1e-15)
 
 
 @settings(max_examples=25, deadline=None)

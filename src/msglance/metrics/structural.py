@@ -40,6 +40,7 @@ full SSIM. Negative values are clipped at 0 and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -201,12 +202,34 @@ def _slabs(first_out: int, plane: int, size: int, budget: int) -> list[tuple[int
     return [(o, min(o + per, first_out)) for o in range(0, first_out, per)]
 
 
-class _SSIMSums(torch.autograd.Function):
-    r"""Per-row sums of the SSIM and cs maps with an analytic, filter-based backward.
+def _terms_backward(saved, g_s: Tensor, g_c: Tensor, kind: str, win_size: int, sigma: float, norm: float):
+    r"""Gradients of one chunk's SSIM/cs sums w.r.t. its two inputs (see :class:`_SSIMMeans`)."""
+    xs, ys, a, b, A, B, lum, cs, d1, d2, ok_x, ok_y = saved
+    shape = (-1,) + (1,) * (xs.ndim - 1)
+    g_s, g_c = g_s.view(shape), g_c.view(shape)
+    inv_d2 = d2.reciprocal()
+    d_var = -(g_s * (lum * cs) + g_c * cs) * inv_d2
+    g_xy = 2.0 * norm * (g_s * lum + g_c) * inv_d2
+    g_xx = d_var * ok_x * norm
+    g_yy = d_var * ok_y * norm
+    two_cs = 2.0 * g_s * cs / d1
+    g_a = two_cs * (B - A * lum) - 2.0 * a * g_xx - b * g_xy
+    g_b = two_cs * (A - B * lum) - 2.0 * b * g_yy - a * g_xy
+    n = xs.shape[0]
+    stack = torch.cat([g_a, g_b, g_xx, g_yy, g_xy], dim=0)
+    pad = (win_size - 1,) * (2 * (stack.ndim - 2))
+    f_a, f_b, f_xx, f_yy, f_xy = _apply_filter(F.pad(stack, pad), kind, win_size, sigma).split(n, dim=0)
+    return f_a + 2.0 * xs * f_xx + ys * f_xy, f_b + 2.0 * ys * f_yy + xs * f_xy
 
-    Rows are ``(item, channel)`` images ``(R, 1, *spatial)``. With shifted means ``a, b``,
-    ``A = a + c_x``, ``B = b + c_y``, ``l = N_1 / D_1``, ``cs = N_2 / D_2`` and upstream
-    gradients ``g_s`` (of the SSIM sum) and ``g_c`` (of the cs sum):
+
+class _SSIMMeans(torch.autograd.Function):
+    r"""Per-channel means of the SSIM and cs maps, chunked, with an analytic backward.
+
+    Forward: the ``(item, channel)`` rows are processed in cache-sized chunks (and, for
+    large images/volumes, slabs of the first spatial axis with a ``win_size - 1`` halo;
+    valid placement makes the split exact). Backward, per chunk, with shifted means
+    ``a, b``, ``A = a + c_x``, ``B = b + c_y``, ``l = N_1 / D_1``, ``cs = N_2 / D_2`` and
+    upstream gradients ``g_s`` (SSIM) and ``g_c`` (cs):
 
     .. math::
 
@@ -216,48 +239,73 @@ class _SSIMSums(torch.autograd.Function):
 
     chained through ``sigma_x^2 = n (E[x^2] - a^2)``, ``sigma_xy = n (E[xy] - a b)`` to the
     five window means, pulled back through the (symmetric) window filter by one filter call
-    on the zero-padded gradient maps, and finally to ``x``/``y``
-    (``dx = F^T G_a + 2 x F^T G_xx + y F^T G_xy``). This replaces some fifty elementwise
-    autograd nodes per chunk. Not twice differentiable.
+    on the zero-padded gradient maps, and to the inputs
+    (``dx = F^T G_a + 2 x F^T G_xx + y F^T G_xy``), written into one gradient buffer. This
+    avoids autograd's ~50 elementwise nodes and a full-size zero buffer per chunk slice.
+    Not twice differentiable.
     """
 
     @staticmethod
     def forward(ctx, x, y, data_range, kind, win_size, sigma, sample_covariance, k1, k2):  # type: ignore[override]
-        t = _ssim_terms(x, y, data_range, kind, win_size, sigma, sample_covariance, k1, k2)
-        ctx.settings = (kind, win_size, sigma, t["norm"])
-        ctx.save_for_backward(
-            t["xs"], t["ys"], t["a"], t["b"], t["A"], t["B"], t["l"], t["cs"],
-            t["d1"], t["d2"], t["ok_x"], t["ok_y"],
-        )
-        s_map = t["l"] * t["cs"]
-        return s_map.flatten(1).sum(dim=1), t["cs"].flatten(1).sum(dim=1)
+        b, c = x.shape[:2]
+        spatial = tuple(x.shape[2:])
+        rows = b * c
+        xf = x.reshape(rows, 1, *spatial)
+        yf = y.reshape(rows, 1, *spatial)
+        numel = math.prod(spatial)
+        first_out = spatial[0] - win_size + 1
+        count = math.prod(n - win_size + 1 for n in spatial)
+        budget = _chunk_values(x.device)
+        per_chunk = max(1, budget // numel)
+        slabs = [(0, first_out)] if numel <= budget else _slabs(first_out, numel // spatial[0], win_size, budget)
+        keep = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        args = (data_range, kind, win_size, sigma, sample_covariance, k1, k2)
+        s_sums = x.new_zeros(rows)
+        c_sums = x.new_zeros(rows)
+        chunks = []
+        norm = 1.0
+        for start in range(0, rows, per_chunk):
+            stop = min(start + per_chunk, rows)
+            for o0, o1 in slabs:
+                length = o1 - o0 + win_size - 1
+                t = _ssim_terms(
+                    xf[start:stop].narrow(2, o0, length), yf[start:stop].narrow(2, o0, length), *args
+                )
+                s_sums[start:stop] += (t["l"] * t["cs"]).flatten(1).sum(dim=1)
+                c_sums[start:stop] += t["cs"].flatten(1).sum(dim=1)
+                norm = t["norm"]
+                if keep:
+                    chunks.append((start, stop, o0, length, tuple(
+                        t[key] for key in ("xs", "ys", "a", "b", "A", "B", "l", "cs", "d1", "d2", "ok_x", "ok_y")
+                    )))
+        ctx.chunks = chunks
+        ctx.meta = (x.shape, rows, count, kind, win_size, sigma, norm)
+        return (s_sums / count).view(b, c), (c_sums / count).view(b, c)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g_s, g_c):  # type: ignore[override]
-        kind, win_size, sigma, norm = ctx.settings
-        xs, ys, a, b, A, B, lum, cs, d1, d2, ok_x, ok_y = ctx.saved_tensors
-        shape = (-1,) + (1,) * (xs.ndim - 1)
-        g_s = (torch.zeros(xs.shape[0], dtype=xs.dtype, device=xs.device) if g_s is None else g_s).view(shape)
-        g_c = (torch.zeros(xs.shape[0], dtype=xs.dtype, device=xs.device) if g_c is None else g_c).view(shape)
-        s_map = lum * cs
-        inv_d2 = d2.reciprocal()
-        d_var = -(g_s * s_map + g_c * cs) * inv_d2
-        d_cov = 2.0 * (g_s * lum + g_c) * inv_d2
-        g_xx = d_var * ok_x * norm
-        g_yy = d_var * ok_y * norm
-        g_xy = d_cov * norm
-        two_cs = 2.0 * g_s * cs / d1
-        g_a = two_cs * (B - A * lum) - 2.0 * a * g_xx - b * g_xy
-        g_b = two_cs * (A - B * lum) - 2.0 * b * g_yy - a * g_xy
-        n = xs.shape[0]
-        stack = torch.cat([g_a, g_b, g_xx, g_yy, g_xy], dim=0)
-        pad = (win_size - 1,) * (2 * (stack.ndim - 2))
-        back = _apply_filter(F.pad(stack, pad), kind, win_size, sigma)
-        f_a, f_b, f_xx, f_yy, f_xy = back.split(n, dim=0)
-        grad_x = f_a + 2.0 * xs * f_xx + ys * f_xy
-        grad_y = f_b + 2.0 * ys * f_yy + xs * f_xy
-        return grad_x, grad_y, None, None, None, None, None, None, None
+        shape, rows, count, kind, win_size, sigma, norm = ctx.meta
+        ref = ctx.chunks[0][4][0]
+        g_s = (torch.zeros(rows, dtype=ref.dtype, device=ref.device) if g_s is None
+               else g_s.reshape(rows) / count)
+        g_c = (torch.zeros(rows, dtype=ref.dtype, device=ref.device) if g_c is None
+               else g_c.reshape(rows) / count)
+        need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        full = (rows, 1, *shape[2:])
+        grad_x = torch.zeros(full, dtype=ref.dtype, device=ref.device) if need_x else None
+        grad_y = torch.zeros(full, dtype=ref.dtype, device=ref.device) if need_y else None
+        for start, stop, o0, length, saved in ctx.chunks:
+            gx, gy = _terms_backward(saved, g_s[start:stop], g_c[start:stop], kind, win_size, sigma, norm)
+            if need_x:
+                grad_x[start:stop].narrow(2, o0, length).add_(gx)
+            if need_y:
+                grad_y[start:stop].narrow(2, o0, length).add_(gy)
+        return (
+            grad_x.view(shape) if need_x else None,
+            grad_y.view(shape) if need_y else None,
+            None, None, None, None, None, None, None,
+        )
 
 
 def _ssim_terms(x, y, data_range, kind, win_size, sigma, sample_covariance, k1, k2) -> dict:
@@ -304,53 +352,15 @@ def ssim_means(
 ) -> tuple[Tensor, Tensor]:
     """Per-channel means of the SSIM and cs maps, ``(B, C)`` each (no validation).
 
-    Same values as averaging :func:`ssim_components`, computed in cache-sized chunks of
-    (item, channel) rows and, for large images/volumes, slabs of the first spatial axis
-    (with a ``win_size - 1`` halo; valid placement makes the split exact).
+    Same values as averaging :func:`ssim_components`; computed in chunks with an analytic
+    backward (:class:`_SSIMMeans`).
     """
-    b, c = x.shape[:2]
     spatial = tuple(x.shape[2:])
-    small = [n for n in spatial if n < win_size]
-    if small:
+    if any(n < win_size for n in spatial):
         raise ValueError(
             f"SSIM window {win_size} is larger than the spatial size {spatial}"
         )
-    rows = b * c
-    xf = x.reshape(rows, 1, *spatial)
-    yf = y.reshape(rows, 1, *spatial)
-    numel = 1
-    for n in spatial:
-        numel *= n
-    plane = numel // spatial[0]
-    first_out = spatial[0] - win_size + 1
-    count = 1
-    for n in spatial:
-        count *= n - win_size + 1
-    args = (data_range, kind, win_size, sigma, sample_covariance, k1, k2)
-    ssim_sums, cs_sums = [], []
-    budget = _chunk_values(x.device)
-    per_chunk = max(1, budget // numel)
-    slabs = [(0, first_out)] if numel <= budget else _slabs(first_out, plane, win_size, budget)
-    for start in range(0, rows, per_chunk):
-        xc = xf[start : start + per_chunk]
-        yc = yf[start : start + per_chunk]
-        s_acc = cs_acc = None
-        for o0, o1 in slabs:
-            length = o1 - o0 + win_size - 1
-            xs_, ys_ = xc.narrow(2, o0, length), yc.narrow(2, o0, length)
-            if xs_.requires_grad or ys_.requires_grad:
-                s_part, cs_part = _SSIMSums.apply(xs_, ys_, *args)
-            else:
-                t = _ssim_terms(xs_, ys_, *args)
-                s_part = (t["l"] * t["cs"]).flatten(1).sum(dim=1)
-                cs_part = t["cs"].flatten(1).sum(dim=1)
-            s_acc = s_part if s_acc is None else s_acc + s_part
-            cs_acc = cs_part if cs_acc is None else cs_acc + cs_part
-        ssim_sums.append(s_acc)
-        cs_sums.append(cs_acc)
-    ssim_mean = torch.cat(ssim_sums).view(b, c) / count
-    cs_mean = torch.cat(cs_sums).view(b, c) / count
-    return ssim_mean, cs_mean
+    return _SSIMMeans.apply(x, y, data_range, kind, win_size, sigma, sample_covariance, k1, k2)
 
 
 def ssim(
