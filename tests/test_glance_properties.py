@@ -166,3 +166,27 @@ def test_gradcheck_float64():
     v = _image(12, (1, 1, 6, 7, 5), torch.float64).requires_grad_()
     w = _image(13, (1, 1, 6, 7, 5), torch.float64)
     assert torch.autograd.gradcheck(lambda a: glance_index(a, w, window=3), (v,))
+
+
+@pytest.mark.parametrize(
+    "shape,window,stride,padding",
+    [((2, 3, 40, 37), 16, 1, "valid"), ((1, 2, 45, 30), 7, 3, "zero"), ((1, 1, 20, 18, 17), 5, 2, "valid")],
+)
+def test_chunked_rows_and_slabs_match_one_pass(monkeypatch, shape, window, stride, padding):
+    """Rows and first-axis slabs are split on CPU; the split must not change values or grads."""
+    from msglance import chunking
+
+    x = _image(20, shape, torch.float64)
+    y = (0.5 * x + 0.5 * _image(21, shape, torch.float64))
+    results = []
+    for budget in (1 << 40, 300):  # one pass; then pieces of a few rows/slices each
+        monkeypatch.setattr(chunking, "CHUNK_VALUES", budget)
+        a, b = x.clone().requires_grad_(), y.clone().requires_grad_()
+        value = glance_index(a, b, window, stride, padding, reduction="none")
+        value.sum().backward()
+        results.append((value.detach(), a.grad, b.grad))
+    monkeypatch.setattr(chunking, "CHUNK_VALUES", 300)
+    assert len(chunking._pieces(x.flatten(0, 1).unsqueeze(1), window, stride)) > x.shape[0] * x.shape[1]
+    for one, split in zip(*results):
+        torch.testing.assert_close(split, one, rtol=0, atol=1e-12)
+    assert results[0][1].abs().sum() > 0 and results[0][2].abs().sum() > 0

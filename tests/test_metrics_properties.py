@@ -141,18 +141,18 @@ def test_gradcheck_ssim_3d():
 
 def test_chunked_computation_matches_unchunked(monkeypatch):
     """Large images/volumes are split into slabs; the split must not change values."""
-    from msglance.metrics import structural
+    from msglance import chunking
 
     x, y = _pair((2, 2, 60, 50), dtype=torch.float64)
     v1, v2 = _pair((1, 1, 30, 40, 40), dtype=torch.float64)
     full = [metrics.ssim(x, y, reduction="none"), metrics.ssim(v1, v2, window="box7")]
-    monkeypatch.setattr(structural, "_CHUNK_VALUES", 700)
+    monkeypatch.setattr(chunking, "CHUNK_VALUES", 700)
     split = [metrics.ssim(x, y, reduction="none"), metrics.ssim(v1, v2, window="box7")]
     for a, b in zip(full, split):
         assert torch.allclose(a, b, atol=1e-12)
     grads = []
     for budget in (None, 700):
-        monkeypatch.setattr(structural, "_CHUNK_VALUES", budget)
+        monkeypatch.setattr(chunking, "CHUNK_VALUES", budget)
         v = v1.clone().requires_grad_(True)
         metrics.ssim(v, v2).backward()
         grads.append(v.grad)

@@ -44,6 +44,7 @@ inputs are computed in float32 and returned in the input dtype.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from typing import Literal
 
@@ -51,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from msglance.chunking import chunked_row_sums
 from msglance.filters import box_filter
 from msglance.validation import check_pair, check_reduction, reduce
 
@@ -153,6 +155,34 @@ def _check_common(window: int, stride: int, padding: str, eps: float, parity: Pa
 # ----------------------------------------------------------------------------------------
 
 
+def _pad(x: Tensor, y: Tensor, window: int, padding: Padding, parity: Parity) -> tuple[Tensor, Tensor]:
+    """Zero-pad by ``(window - 1) // 2`` when asked and check the window fits."""
+    if padding == "zero" or parity == "official":
+        p = (window - 1) // 2
+        x = F.pad(x, (p, p) * (x.ndim - 2))
+        y = F.pad(y, (p, p) * (y.ndim - 2))
+    too_small = [n for n in x.shape[2:] if n < window]
+    if too_small:
+        raise ValueError(
+            f"window {window} is larger than the (padded) spatial size {tuple(x.shape[2:])}"
+        )
+    return x, y
+
+
+def _index_map(x: Tensor, y: Tensor, window: int, stride: int, eps: float, official: bool) -> Tensor:
+    """Valid-placement index map of two (already padded) tensors."""
+    # Covariances are invariant to a common shift; removing each channel's mean first keeps
+    # E[x^2] - E[x]^2 from cancelling catastrophically in float32. (Done after padding, so
+    # the padded zeros shift with the data.)
+    dims = tuple(range(2, x.ndim))
+    x = x - x.mean(dim=dims, keepdim=True).detach()
+    y = y - y.mean(dim=dims, keepdim=True).detach()
+    b = x.shape[0]
+    stack = torch.cat([x, y, x * x, y * y, x * y], dim=0)
+    moments = box_filter(stack, window, stride)
+    return _GlanceFromMoments.apply(moments, b, eps, official)
+
+
 def glance_index_map(
     x: Tensor,
     y: Tensor,
@@ -167,26 +197,31 @@ def glance_index_map(
     Returns ``(B, C, *out)``, one value per window. With ``parity="official"`` the value is
     the reference statistic ``(cov + C3) / (sqrt(var_x) sqrt(var_y) + C3)``.
     """
-    spatial = x.ndim - 2
-    if padding == "zero" or parity == "official":
-        p = (window - 1) // 2
-        x = F.pad(x, (p, p) * spatial)
-        y = F.pad(y, (p, p) * spatial)
-    too_small = [n for n in x.shape[2:] if n < window]
-    if too_small:
-        raise ValueError(
-            f"window {window} is larger than the (padded) spatial size {tuple(x.shape[2:])}"
-        )
-    # Covariances are invariant to a common shift; removing each channel's mean first keeps
-    # E[x^2] - E[x]^2 from cancelling catastrophically in float32. (Done after padding, so
-    # the padded zeros shift with the data.)
-    dims = tuple(range(2, x.ndim))
-    x = x - x.mean(dim=dims, keepdim=True).detach()
-    y = y - y.mean(dim=dims, keepdim=True).detach()
-    b = x.shape[0]
-    stack = torch.cat([x, y, x * x, y * y, x * y], dim=0)
-    moments = box_filter(stack, window, stride)
-    return _GlanceFromMoments.apply(moments, b, eps, parity == "official")
+    x, y = _pad(x, y, window, padding, parity)
+    return _index_map(x, y, window, stride, eps, parity == "official")
+
+
+def _channel_means(
+    x: Tensor, y: Tensor, window: int, stride: int, padding: Padding, eps: float, parity: Parity
+) -> Tensor:
+    """``(B, C)`` mean of :func:`glance_index_map` over the windows, in cache-sized chunks.
+
+    Each ``(item, channel)`` plane is a row of :func:`~msglance.chunking.chunked_row_sums`
+    (centred by its own mean, which the index ignores up to rounding), so no full-size
+    moment map or temporary is ever built on the CPU.
+    """
+    x, y = _pad(x, y, window, padding, parity)
+    b, c, *spatial = x.shape
+    official = parity == "official"
+
+    def sums(xs: Tensor, ys: Tensor) -> Tensor:
+        return _index_map(xs, ys, window, stride, eps, official).flatten(1).sum(dim=1)
+
+    rows = chunked_row_sums(
+        sums, x.reshape(b * c, 1, *spatial), y.reshape(b * c, 1, *spatial), window, stride
+    )
+    count = math.prod((n - window) // stride + 1 for n in spatial)
+    return (rows / count).view(b, c)
 
 
 class _GlanceFromMoments(torch.autograd.Function):
@@ -247,10 +282,6 @@ class _GlanceFromMoments(torch.autograd.Function):
         return torch.cat([d_mx, d_my, d_vx, d_vy, d_cov], dim=0), None, None, None
 
 
-def _per_item(index_map: Tensor) -> Tensor:
-    return index_map.flatten(1).mean(dim=1)
-
-
 def glance_index(
     x: Tensor,
     y: Tensor,
@@ -288,7 +319,7 @@ def glance_index(
     _check_common(window, stride, padding, eps, parity)
     check_reduction(reduction)
     xr, yr, out_dtype = _prepare(x, y, complex_mode)
-    values = _per_item(glance_index_map(xr, yr, window, stride, padding, eps, parity))
+    values = _channel_means(xr, yr, window, stride, padding, eps, parity).mean(dim=1)
     return reduce(values, reduction).to(out_dtype)
 
 
@@ -456,7 +487,7 @@ def global_glance_index(
     if parity == "official":
         mx = mx.clamp(0.0, 1.0) * 255.0
         my = my.clamp(0.0, 1.0) * 255.0
-    values = _per_item(glance_index_map(mx, my, window, stride, padding, eps, parity))
+    values = _channel_means(mx, my, window, stride, padding, eps, parity).mean(dim=1)
     return reduce(values, reduction).to(out_dtype)
 
 

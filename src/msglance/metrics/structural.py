@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from msglance.chunking import chunk_values, slabs
 from msglance.filters import box_filter, gaussian_filter
 from msglance.metrics.pixel import prepare_pair
 from msglance.validation import check_reduction, reduce
@@ -180,28 +181,6 @@ def ssim_components(
     return luminance * cs, cs
 
 
-#: values per moment map processed at once, per CPU thread (see :func:`_chunk_values`):
-#: small chunks keep the filter's temporaries in cache and in the allocator's reuse pool,
-#: several times faster on CPU than one pass over a large batch (results are identical:
-#: items, channels and slabs are independent). ``None``: chosen from the thread count.
-_CHUNK_VALUES: int | None = None
-
-
-def _chunk_values(device: torch.device) -> int:
-    """Chunk budget: 2**16 values per thread (+1), at most 2**22; unchunked on GPUs."""
-    if _CHUNK_VALUES is not None:
-        return _CHUNK_VALUES
-    if device.type != "cpu":
-        return 1 << 62
-    return min(1 << 22, (1 << 16) * (torch.get_num_threads() + 1))
-
-
-def _slabs(first_out: int, plane: int, size: int, budget: int) -> list[tuple[int, int]]:
-    """Split the first spatial axis's ``first_out`` outputs into ranges of about the budget."""
-    per = max(size - 1, budget // max(plane, 1) - (size - 1), 1)
-    return [(o, min(o + per, first_out)) for o in range(0, first_out, per)]
-
-
 def _terms_backward(saved, g_s: Tensor, g_c: Tensor, kind: str, win_size: int, sigma: float, norm: float):
     r"""Gradients of one chunk's SSIM/cs sums w.r.t. its two inputs (see :class:`_SSIMMeans`)."""
     xs, ys, a, b, A, B, lum, cs, d1, d2, ok_x, ok_y = saved
@@ -255,9 +234,9 @@ class _SSIMMeans(torch.autograd.Function):
         numel = math.prod(spatial)
         first_out = spatial[0] - win_size + 1
         count = math.prod(n - win_size + 1 for n in spatial)
-        budget = _chunk_values(x.device)
+        budget = chunk_values(x.device)
         per_chunk = max(1, budget // numel)
-        slabs = [(0, first_out)] if numel <= budget else _slabs(first_out, numel // spatial[0], win_size, budget)
+        ranges = [(0, first_out)] if numel <= budget else slabs(first_out, numel // spatial[0], win_size, budget)
         keep = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
         args = (data_range, kind, win_size, sigma, sample_covariance, k1, k2)
         s_sums = x.new_zeros(rows)
@@ -266,7 +245,7 @@ class _SSIMMeans(torch.autograd.Function):
         norm = 1.0
         for start in range(0, rows, per_chunk):
             stop = min(start + per_chunk, rows)
-            for o0, o1 in slabs:
+            for o0, o1 in ranges:
                 length = o1 - o0 + win_size - 1
                 t = _ssim_terms(
                     xf[start:stop].narrow(2, o0, length), yf[start:stop].narrow(2, o0, length), *args
