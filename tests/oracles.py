@@ -80,3 +80,25 @@ def mosaic_oracle(t: Tensor, index: Tensor, perms: list[Tensor], grid: tuple[int
         vector = torch.cat(orderings, dim=1)
         rows.append(vector.reshape(c, n, m * (len(perms[i]) + 1)))
     return torch.stack(rows)
+
+
+def line_correlation_oracle(image, distance: int) -> float:
+    """MLC/MSLC as Dohmen et al. word them, line pair by line pair with ``numpy.corrcoef``.
+
+    ``image``: a 2-D NumPy array. Identical lines count 1, a constant line (that differs from
+    its partner) counts 0, every other pair its Pearson correlation; rows ``i, i + d`` and
+    columns ``j, j + d`` are all averaged together.
+    """
+    import numpy as np
+
+    def rho(a, b):
+        if (a == b).all():
+            return 1.0
+        if a.max() == a.min() or b.max() == b.min():
+            return 0.0
+        return float(np.corrcoef(a, b)[0, 1])
+
+    h, w = image.shape
+    pairs = [rho(image[i, :], image[i + distance, :]) for i in range(h - distance)]
+    pairs += [rho(image[:, j], image[:, j + distance]) for j in range(w - distance)]
+    return float(np.mean(pairs))

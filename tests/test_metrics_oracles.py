@@ -231,3 +231,53 @@ def test_batch_items_are_independent(camera, astronaut):
         alone = fn(b, a, data_range=1.0, reduction="none")
         assert batch.shape == (2,)
         assert batch[0].item() == pytest.approx(alone.item(), abs=1e-10), name
+
+
+# --------------------------------------------------------------------- MLC / MSLC (no-ref)
+
+
+def test_line_correlations_equal_the_line_by_line_definition(camera, astronaut):
+    from oracles import line_correlation_oracle
+
+    wide = camera[:, :150]  # not square: MSLC uses d = W // 2 for rows and columns
+    flat = camera.copy()
+    flat[10:14, :] = 0.5  # constant rows (rho 0) ...
+    flat[30] = flat[31]  # ... and two identical rows (rho 1)
+    for img in (camera, wide, flat, _noisy(camera)):
+        assert metrics.mean_line_correlation(_t(img)).item() == pytest.approx(
+            line_correlation_oracle(img, 1), abs=1e-12)
+        assert metrics.mean_shifted_line_correlation(_t(img)).item() == pytest.approx(
+            line_correlation_oracle(img, img.shape[1] // 2), abs=1e-12)
+    # RGB: the channels' values are averaged; float32 input gives float32 out
+    rgb = _t(astronaut, torch.float32)
+    expected = np.mean([line_correlation_oracle(astronaut[..., c], 1) for c in range(3)])
+    value = metrics.mean_line_correlation(rgb)
+    assert value.dtype == torch.float32 and value.item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_line_correlations_respond_to_noise_and_ghosting(camera):
+    from msglance.mri.fft import fft2c, ifft2c
+
+    clean = _t(camera)
+    mlc = [metrics.mean_line_correlation(_t(_noisy(camera, s))).item() for s in (0.01, 0.05, 0.2)]
+    assert metrics.mean_line_correlation(clean).item() > mlc[0] > mlc[1] > mlc[2]
+    # keep every other phase-encoding column of k-space: the image folds onto itself
+    # shifted by half the width (a ghost), which MSLC picks up
+    k = fft2c(clean.to(torch.complex128))
+    k[..., 1::2] = 0
+    aliased = ifft2c(k).abs()
+    assert metrics.mean_shifted_line_correlation(aliased).item() > (
+        metrics.mean_shifted_line_correlation(clean).item() + 0.1)
+    spec = metrics.get("mslc")
+    assert not spec.higher_is_better and metrics.get("mlc").higher_is_better
+
+
+def test_line_correlation_errors():
+    with pytest.raises(ValueError, match="2-D images"):
+        metrics.mean_line_correlation(torch.rand(1, 1, 4, 8, 8))
+    with pytest.raises(ValueError, match="no line pair"):
+        metrics.line_correlation(torch.rand(1, 1, 6, 5), 6)
+    with pytest.raises(TypeError, match="floating"):
+        metrics.mean_shifted_line_correlation(torch.ones(1, 1, 8, 8, dtype=torch.int64))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.mean_line_correlation(torch.full((1, 1, 8, 8), float("nan")))

@@ -13,7 +13,7 @@ from msglance.metrics.normalization import percentile
 
 EXPECTED = {
     "mse", "mae", "psnr", "nmse", "ssim", "ms_ssim", "glance_local", "glance_global",
-    "ms_glance", "pcc", "nmi", "blur_effect",
+    "ms_glance", "pcc", "nmi", "blur_effect", "mlc", "mslc",
 }
 
 
@@ -29,7 +29,7 @@ def test_all_entries_registered_with_metadata():
         if not spec.available:
             assert spec.unavailable_reason
     assert metrics.available("structural") == ["ssim", "ms_ssim"]
-    assert metrics.available("noref") == ["blur_effect"]
+    assert metrics.available("noref") == ["blur_effect", "mlc", "mslc"]
     assert not metrics.get("blur_effect").full_reference
 
 

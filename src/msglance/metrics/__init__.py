@@ -12,6 +12,11 @@ fp16/bf16 computed in float32. Importing this package registers every built-in e
     ['ssim', 'ms_ssim']
 """
 
+from msglance.metrics.line_correlations import (
+    line_correlation,
+    mean_line_correlation,
+    mean_shifted_line_correlation,
+)
 from msglance.metrics.noref import BlurEffect, blur_effect
 from msglance.metrics.normalization import NORMALIZATIONS, normalize
 from msglance.metrics.pixel import (
@@ -63,7 +68,10 @@ __all__ = [
     "available",
     "blur_effect",
     "get",
+    "line_correlation",
     "mae",
+    "mean_line_correlation",
+    "mean_shifted_line_correlation",
     "ms_ssim",
     "mse",
     "nmi",

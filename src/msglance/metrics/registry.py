@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from msglance import glance
-from msglance.metrics import noref, pixel, statistical, structural
+from msglance.metrics import line_correlations, noref, pixel, statistical, structural
 
 __all__ = [
     "KINDS",
@@ -194,6 +194,16 @@ def _register_builtins() -> None:
         "blur_effect", noref.blur_effect, "noref", False, False, False, True,
         full_reference=False,
         convention="Crete et al. 2007, h_size 11, max over axes (= skimage.measure.blur_effect)",
+    ))
+    register(MetricSpec(
+        "mlc", line_correlations.mean_line_correlation, "noref", True, False, False, False,
+        full_reference=False,
+        convention="Dohmen et al. 2024: mean Pearson correlation of neighbouring rows and columns",
+    ))
+    register(MetricSpec(
+        "mslc", line_correlations.mean_shifted_line_correlation, "noref", False, False, False, False,
+        full_reference=False,
+        convention="Dohmen et al. 2024: mean correlation of rows and columns W // 2 apart",
     ))
 
 
