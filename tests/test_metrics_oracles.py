@@ -273,7 +273,7 @@ def test_line_correlations_respond_to_noise_and_ghosting(camera):
 
 
 def test_line_correlation_errors():
-    with pytest.raises(ValueError, match="2-D images"):
+    with pytest.raises(ValueError, match=r"expected \(B, C, H, W\) input"):
         metrics.mean_line_correlation(torch.rand(1, 1, 4, 8, 8))
     with pytest.raises(ValueError, match="no line pair"):
         metrics.line_correlation(torch.rand(1, 1, 6, 5), 6)

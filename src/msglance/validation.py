@@ -11,7 +11,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-__all__ = ["Reduction", "check_pair", "check_data_range", "check_reduction", "reduce"]
+__all__ = ["Reduction", "check_image", "check_pair", "check_data_range", "check_reduction", "reduce"]
 
 Reduction = Literal["mean", "sum", "none"]
 _REDUCTIONS = ("mean", "sum", "none")
@@ -61,6 +61,33 @@ def check_pair(
         raise ValueError(f"inputs are empty, shape {tuple(x.shape)}")
     if check_finite and not bool(torch.isfinite(y).all()):
         raise ValueError(f"target y holds NaN or inf values (shape {tuple(y.shape)})")
+
+
+def check_image(
+    x: Tensor,
+    data_range: float | None = None,
+    check_range: bool = True,
+    *,
+    ndims: tuple[int, ...] = (4, 5),
+) -> None:
+    """Validate the single input of a no-reference measure.
+
+    Raises:
+        TypeError: not a tensor, or not floating point.
+        ValueError: wrong rank, NaN/inf values, or (with ``data_range`` and ``check_range``)
+            values outside ``[0, data_range]``.
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+    if x.ndim not in ndims:
+        want = " or ".join({4: "(B, C, H, W)", 5: "(B, C, D, H, W)"}[n] for n in ndims)
+        raise ValueError(f"expected {want} input, got shape {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"x holds NaN or inf values (shape {tuple(x.shape)})")
+    if data_range is not None and check_range:
+        check_data_range(x.detach(), float(data_range), "x")
 
 
 def check_data_range(x: Tensor, data_range: float, name: str = "x") -> None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from msglance.validation import check_data_range, check_reduction, reduce
+from msglance.validation import check_image, check_reduction, reduce
 
 __all__ = ["line_correlation", "mean_line_correlation", "mean_shifted_line_correlation"]
 
@@ -69,14 +69,7 @@ def line_correlation(
     Returns:
         The reduced value in ``[-1, 1]``, in ``x``'s dtype.
     """
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
-    if x.ndim != 4:
-        raise ValueError(
-            f"line correlations need 2-D images (B, C, H, W), got shape {tuple(x.shape)}"
-        )
+    check_image(x, data_range, check_range, ndims=(4,))
     h, w = x.shape[2:]
     if isinstance(distance, bool) or not isinstance(distance, int) or distance < 1:
         raise ValueError(f"distance must be a positive int, got {distance!r}")
@@ -85,10 +78,6 @@ def line_correlation(
             f"line distance {distance} leaves no line pair in an image of shape {tuple(x.shape)}"
         )
     check_reduction(reduction)
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"x holds NaN or inf values (shape {tuple(x.shape)})")
-    if data_range is not None and check_range:
-        check_data_range(x.detach(), float(data_range), "x")
     img = x.detach().double()
     parts = []
     if distance < h:  # rows i and i + d, correlated along the width

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from msglance.filters import window_sum
-from msglance.validation import check_data_range, check_reduction, reduce
+from msglance.validation import check_image, check_reduction, reduce
 
 __all__ = ["BlurEffect", "blur_effect"]
 
@@ -82,14 +82,7 @@ def blur_effect(
     Returns:
         The reduced blur in ``x``'s dtype.
     """
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
-    if x.ndim not in (4, 5):
-        raise ValueError(
-            f"expected (B, C, H, W) or (B, C, D, H, W) input, got shape {tuple(x.shape)}"
-        )
+    check_image(x, data_range, check_range)
     if x.shape[1] not in (1, 3):
         raise ValueError(
             f"blur_effect needs 1 (gray) or 3 (RGB) channels, got shape {tuple(x.shape)}"
@@ -102,10 +95,6 @@ def blur_effect(
             f"{max(h_size // 2 + 1, 4)}, got shape {tuple(x.shape)}"
         )
     check_reduction(reduction)
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"x holds NaN or inf values (shape {tuple(x.shape)})")
-    if data_range is not None and check_range:
-        check_data_range(x.detach(), float(data_range), "x")
     dtype = x.dtype
     img = x.detach().double()
     if img.shape[1] == 3:
