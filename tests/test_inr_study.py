@@ -175,3 +175,14 @@ def test_summary_gain_is_paired_and_best_is_bold():
     table = markdown_table([ref, m])
     assert "| d | `m` | 4 | **24.17 ± 3.47** |" in table
     assert "+0.17 ± 0.85 | 2/3 | 110.0 | +10% | 1 |" in table
+
+
+def test_images_option_selects_by_name(tmp_path):
+    res = _invoke("study", "--dataset", "faces", "--images", "grace_hopper", "--losses", "l2",
+                  "--seeds", 1, *SHORT, "--out", tmp_path / "a")
+    assert res.exit_code == 0, res.output
+    assert [r["image"] for r in _rows(tmp_path / "a")] == ["grace_hopper"]
+    res = _invoke("study", "--dataset", "faces", "--images", "grace_hopper,nobody", "--losses",
+                  "l2", *SHORT, "--out", tmp_path / "b")
+    assert res.exit_code == 2 and "no image named nobody" in res.output
+    assert "astronaut" in res.output  # lists what the set has

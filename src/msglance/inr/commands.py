@@ -161,6 +161,8 @@ def study(
     resume: bool = typer.Option(False, "--resume", help="Skip runs already in OUT/per_run.csv."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, ..."),
     limit: int | None = typer.Option(None, min=1, help="Use only the first N images."),
+    images: str | None = typer.Option(None, help="Use only these images, comma separated "
+                                      "(names as in per_run.csv, e.g. camera,coffee)."),
     lr: float = typer.Option(1e-4, help="Adam learning rate."),
     log_every: int = typer.Option(10, help="PSNR history interval (steps)."),
     grid: int = typer.Option(96, help="Global Glance grid side (paper: 96); reduced to fit "
@@ -185,6 +187,14 @@ def study(
         samples = load_dataset(dataset, size)
     except ValueError as exc:
         raise _fail(str(exc)) from None
+    if images:
+        wanted = [n.strip() for n in images.split(",") if n.strip()]
+        names = [s.name for s in samples]
+        unknown = [n for n in wanted if n not in names]
+        if unknown:
+            raise _fail(f"no image named {', '.join(unknown)} in {dataset!r}; "
+                        f"it has: {', '.join(names)}")
+        samples = [s for s in samples if s.name in wanted]
     if limit is not None:
         samples = samples[:limit]
     try:
