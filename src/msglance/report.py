@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,12 +27,27 @@ __all__ = [
     "format_mean_std",
     "plot_item_strip",
     "plot_metrics",
+    "save_figure",
     "summary_markdown",
     "worst_items",
     "write_per_item_csv",
     "write_report",
     "write_summary_json",
 ]
+
+
+def save_figure(fig, path: str | os.PathLike[str], dpi: int = 110, **savefig_kw) -> Path:
+    """Write ``fig`` to ``path`` (parent folders created; temp file + rename, so a reader
+    never sees half a PNG) and close it. Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    try:
+        fig.savefig(tmp, dpi=dpi, **savefig_kw)
+    finally:
+        plt.close(fig)
+    os.replace(tmp, path)
+    return path
 
 
 def arrow(higher_is_better: bool) -> str:
@@ -116,11 +132,7 @@ def plot_metrics(path: Path, items: Sequence, summary: dict) -> Path:
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def _display(a: np.ndarray) -> np.ndarray:
@@ -152,11 +164,7 @@ def plot_item_strip(
     fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.04)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.94))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def write_report(

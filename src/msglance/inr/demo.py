@@ -72,8 +72,6 @@ def save_demo_figure(path: str | Path, target: torch.Tensor, runs: list[DemoRun]
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tgt = target.permute(1, 2, 0).numpy()
     errors = [np.abs(r.result.output[0].permute(1, 2, 0).numpy() - tgt).mean(-1) for r in runs]
     vmax = max(float(e.max()) for e in errors) or 1.0
@@ -91,6 +89,6 @@ def save_demo_figure(path: str | Path, target: torch.Tensor, runs: list[DemoRun]
         ax.set_yticks([])
     fig.colorbar(im, ax=axes[1, 1:].tolist(), shrink=0.8, label="mean |error| over RGB")
     fig.suptitle(f"SIREN fit, {runs[0].result.steps} steps, {tgt.shape[0]}x{tgt.shape[1]}")
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    from msglance.report import save_figure
+
+    return save_figure(fig, path, dpi=110, bbox_inches="tight")

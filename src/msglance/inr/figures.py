@@ -124,11 +124,9 @@ def plot_psnr_curves(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    from msglance.report import save_figure
+
+    return save_figure(fig, path, dpi=120)
 
 
 def plot_fit_grid(
@@ -177,14 +175,12 @@ def plot_fit_grid(
             score = (scores or {}).get((name, spec))
             label = spec if score is None else f"{spec}\n{score:.2f} dB"
             axes[2 * r, c].set_title(label, fontsize=6)
-            im = axes[2 * r + 1, c].imshow(errs[spec], cmap="inferno", vmin=0, vmax=vmax)
+            axes[2 * r + 1, c].imshow(errs[spec], cmap="inferno", vmin=0, vmax=vmax)
         axes[2 * r + 1, 0].text(
             0.5, 0.5, f"|fit - target|\n0 .. {vmax:.3f}", ha="center", va="center", fontsize=7,
             transform=axes[2 * r + 1, 0].transAxes,
         )
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    from msglance.report import save_figure
+
+    return save_figure(fig, path, dpi=110)

@@ -192,9 +192,6 @@ def bar_plot(
             ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
             ax.set_title(f"{split}: {metric.upper()}", fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    from msglance.report import save_figure
+
+    return save_figure(fig, path, dpi=90)

@@ -219,12 +219,9 @@ def figure_strip(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    from msglance.report import save_figure
+
+    return save_figure(fig, path, dpi=90)
 
 
 def evaluate_run(
