@@ -85,10 +85,12 @@ class _ChunkedRowSums(torch.autograd.Function):
     def forward(ctx, fn, window, stride, x, y):  # type: ignore[override]
         need = ctx.needs_input_grad[3:5]
         pieces = _pieces(x, window, stride)
-        sums = x.new_zeros(x.shape[0])
+        sums: Tensor | None = None
         graphs = []
         for piece in pieces:
             xc, yc, value = _piece(fn, x, y, piece, need)
+            if sums is None:  # accumulate in the statistic's dtype
+                sums = value.new_zeros(x.shape[0])
             sums[piece[0]:piece[1]] += value.detach()
             if any(need):
                 graphs.append((xc, yc, value))
@@ -131,14 +133,16 @@ def chunked_row_sums(
             ``window - stride`` along the first spatial axis so every window is seen once).
 
     Returns:
-        ``(R,)`` sums, the same as ``fn(x, y)`` up to the summation order; differentiable in
-        ``x`` and ``y`` (once).
+        ``(R,)`` sums in ``fn``'s output dtype, the same as ``fn(x, y)`` up to the summation
+        order; differentiable in ``x`` and ``y`` (once).
     """
     if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
         return _ChunkedRowSums.apply(fn, window, stride, x, y)
-    sums = x.new_zeros(x.shape[0])
+    sums: Tensor | None = None
     with torch.no_grad():
         for start, stop, i0, length in _pieces(x, window, stride):
-            sums[start:stop] += fn(x[start:stop].narrow(2, i0, length),
-                                   y[start:stop].narrow(2, i0, length))
+            value = fn(x[start:stop].narrow(2, i0, length), y[start:stop].narrow(2, i0, length))
+            if sums is None:
+                sums = value.new_zeros(x.shape[0])
+            sums[start:stop] += value
     return sums

@@ -30,6 +30,7 @@ from torch import Tensor
 
 __all__ = [
     "box_filter",
+    "box_filter_adjoint",
     "gaussian_filter",
     "gaussian_kernel1d",
     "separable_filter",
@@ -95,18 +96,21 @@ class _WindowSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        k, dim, s, n = ctx.window, ctx.dim, ctx.stride, ctx.length
-        if s > 1:
-            shape = list(grad.shape)
-            shape[dim] = n - k + 1
-            spread = grad.new_zeros(shape)
-            index = [slice(None)] * grad.ndim
-            index[dim] = slice(None, None, s)
-            spread[tuple(index)] = grad
-            grad = spread
-        pad = [0, 0] * (grad.ndim - dim - 1) + [k - 1, k - 1]
-        full = torch.nn.functional.pad(grad, pad)
-        return _window_sum_forward(full, k, dim), None, None, None
+        return _window_sum_adjoint(grad, ctx.window, ctx.dim, ctx.stride, ctx.length), None, None, None
+
+
+def _window_sum_adjoint(grad: Tensor, k: int, dim: int, s: int, n: int) -> Tensor:
+    """Adjoint of the valid, stride-``s`` window sum of ``k`` values over an axis of ``n``."""
+    if s > 1:
+        shape = list(grad.shape)
+        shape[dim] = n - k + 1
+        spread = grad.new_zeros(shape)
+        index = [slice(None)] * grad.ndim
+        index[dim] = slice(None, None, s)
+        spread[tuple(index)] = grad
+        grad = spread
+    pad = [0, 0] * (grad.ndim - dim - 1) + [k - 1, k - 1]
+    return _window_sum_forward(torch.nn.functional.pad(grad, pad), k, dim)
 
 
 def window_sum(x: Tensor, window: int, dim: int, stride: int = 1) -> Tensor:
@@ -140,6 +144,16 @@ def box_filter(x: Tensor, window: int, stride: int = 1) -> Tensor:
     for dim in range(2, x.ndim):
         out = window_sum(out, window, dim, stride)
     return out / float(window ** (x.ndim - 2))
+
+
+def box_filter_adjoint(grad: Tensor, window: int, stride: int, spatial: tuple[int, ...]) -> Tensor:
+    """The adjoint (transpose) of :func:`box_filter`: maps a gradient on the ``(B, C, *out)``
+    windows back to ``(B, C, *spatial)`` pixels (each pixel receives the sum of the
+    gradients of the windows that contain it, divided by ``window**d``)."""
+    out = grad
+    for i, dim in enumerate(range(2, grad.ndim)):
+        out = _window_sum_adjoint(out, window, dim, stride, spatial[i])
+    return out / float(window ** (grad.ndim - 2))
 
 
 def gaussian_kernel1d(
