@@ -57,6 +57,7 @@ def _window_sum_forward(x: Tensor, window: int, dim: int) -> Tensor:
     n = x.shape[dim]
     out_len = n - window + 1
     result: Tensor | None = None
+    owned = False  # may `result` be updated in place (it is not a view of x or partial)?
     offset = 0
     partial = x  # partial[i] = sum of `width` values starting at i
     width = 1
@@ -64,7 +65,12 @@ def _window_sum_forward(x: Tensor, window: int, dim: int) -> Tensor:
     while k:
         if k & 1:
             seg = partial.narrow(dim, offset, out_len)
-            result = seg.clone() if result is None else result.add_(seg)
+            if result is None:
+                result = seg  # a power-of-two window is the last partial itself: no copy
+            elif owned:
+                result.add_(seg)
+            else:
+                result, owned = result + seg, True
             offset += width
         k >>= 1
         if k:
@@ -72,7 +78,7 @@ def _window_sum_forward(x: Tensor, window: int, dim: int) -> Tensor:
             partial = partial.narrow(dim, 0, length) + partial.narrow(dim, width, length)
             width *= 2
     assert result is not None  # window >= 1 guarantees one set bit
-    return result
+    return result if result.data_ptr() != x.data_ptr() or owned else result.clone()
 
 
 class _WindowSum(torch.autograd.Function):
@@ -150,10 +156,16 @@ def box_filter_adjoint(grad: Tensor, window: int, stride: int, spatial: tuple[in
     """The adjoint (transpose) of :func:`box_filter`: maps a gradient on the ``(B, C, *out)``
     windows back to ``(B, C, *spatial)`` pixels (each pixel receives the sum of the
     gradients of the windows that contain it, divided by ``window**d``)."""
-    out = grad
+    scale = 1.0 / float(window ** (grad.ndim - 2))
+    if stride == 1:  # one zero-padded copy, then valid window sums along every axis
+        out = torch.nn.functional.pad(grad, (window - 1,) * (2 * (grad.ndim - 2))).mul_(scale)
+        for dim in range(2, grad.ndim):
+            out = _window_sum_forward(out, window, dim)
+        return out
+    out = grad * scale
     for i, dim in enumerate(range(2, grad.ndim)):
         out = _window_sum_adjoint(out, window, dim, stride, spatial[i])
-    return out / float(window ** (grad.ndim - 2))
+    return out
 
 
 def gaussian_kernel1d(

@@ -75,6 +75,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: the five window moment maps ``(mu_x, mu_y, E[x^2], E[y^2], E[xy])`` (or their gradients)
+Moments = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 Padding = Literal["valid", "zero"]
 ComplexMode = Literal["magnitude", "channels"]
 Parity = Literal["official"] | None
@@ -175,8 +177,8 @@ def _pad(x: Tensor, y: Tensor, window: int, padding: Padding, parity: Parity) ->
 
 def _centred_moments(
     x: Tensor, y: Tensor, window: int, stride: int
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Float64, channel-centred ``x``, ``y`` and their stacked window moments
+) -> tuple[Tensor, Tensor, Moments]:
+    """Float64, channel-centred ``x``, ``y`` and their window moments
     ``(mu_x, mu_y, E[x^2], E[y^2], E[xy])`` (valid placement; inputs already padded).
 
     Why float64: the window variances are differences ``E[x^2] - E[x]^2`` of nearly equal
@@ -187,18 +189,31 @@ def _centred_moments(
     Covariances are invariant to a common shift, so each channel's mean is removed first
     (after padding: the padded zeros shift with the data).
     """
-    x, y = x.double(), y.double()
     dims = tuple(range(2, x.ndim))
-    x = x - x.mean(dim=dims, keepdim=True).detach()
-    y = y - y.mean(dim=dims, keepdim=True).detach()
-    stack = torch.cat([x, y, x * x, y * y, x * y], dim=0)
-    return x, y, box_filter(stack, window, stride)
+    b = x.shape[0]
+    if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
+        x, y = x.double(), y.double()
+        x = x - x.mean(dim=dims, keepdim=True).detach()
+        y = y - y.mean(dim=dims, keepdim=True).detach()
+        firsts, seconds = torch.cat([x, y], dim=0), torch.cat([x * x, y * y, x * y], dim=0)
+    else:  # no autograd: fused conversion and centring, products written in place
+        firsts = torch.empty((2 * b, *x.shape[1:]), dtype=torch.float64, device=x.device)
+        seconds = torch.empty((3 * b, *x.shape[1:]), dtype=torch.float64, device=x.device)
+        torch.sub(x, x.mean(dim=dims, keepdim=True, dtype=torch.float64), out=firsts[:b])
+        torch.sub(y, y.mean(dim=dims, keepdim=True, dtype=torch.float64), out=firsts[b:])
+        x, y = firsts[:b], firsts[b:]
+        torch.mul(x, x, out=seconds[:b])
+        torch.mul(y, y, out=seconds[b:2 * b])
+        torch.mul(x, y, out=seconds[2 * b:])
+    mx, my = box_filter(firsts, window, stride).split(b)
+    mxx, myy, mxy = box_filter(seconds, window, stride).split(b)
+    return x, y, (mx, my, mxx, myy, mxy)
 
 
 def _index_map(x: Tensor, y: Tensor, window: int, stride: int, eps: float, official: bool) -> Tensor:
     """Valid-placement float64 index map of two (already padded) tensors, with autograd."""
     _, _, moments = _centred_moments(x, y, window, stride)
-    return _GlanceFromMoments.apply(moments, x.shape[0], eps, official)
+    return _GlanceFromMoments.apply(torch.cat(moments, dim=0), x.shape[0], eps, official)
 
 
 def glance_index_map(
@@ -263,35 +278,33 @@ class _GlanceFromMoments(torch.autograd.Function):
     def forward(ctx, moments: Tensor, b: int, eps: float, official: bool) -> Tensor:
         ctx.b, ctx.eps, ctx.official = b, eps, official
         ctx.save_for_backward(moments)
-        return _index_from_moments(moments, b, eps, official)
+        return _index_from_moments(moments.split(b, dim=0), eps, official)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         (moments,) = ctx.saved_tensors
-        grads = _moment_grads(moments, ctx.b, ctx.eps, ctx.official, grad)
+        grads = _moment_grads(moments.split(ctx.b, dim=0), ctx.eps, ctx.official, grad)
         return torch.cat(grads, dim=0), None, None, None
 
 
-def _terms(moments: Tensor, b: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """``mu_x, mu_y``, unclamped variances and the covariance from the stacked moments."""
-    mx, my, mxx, myy, mxy = moments.split(b, dim=0)
+def _terms(moments: Moments) -> Moments:
+    """``mu_x, mu_y``, unclamped variances and the covariance from the window moments."""
+    mx, my, mxx, myy, mxy = moments
     return mx, my, mxx - mx * mx, myy - my * my, mxy - mx * my
 
 
-def _index_from_moments(moments: Tensor, b: int, eps: float, official: bool) -> Tensor:
+def _index_from_moments(moments: Moments, eps: float, official: bool) -> Tensor:
     """Per-window index (see :class:`_GlanceFromMoments`)."""
-    _, _, raw_x, raw_y, cov = _terms(moments, b)
+    _, _, raw_x, raw_y, cov = _terms(moments)
     var_x, var_y = raw_x.clamp_min(0.0), raw_y.clamp_min(0.0)
     if official:
         return (cov + OFFICIAL_C3) / (_safe_sqrt(var_x) * _safe_sqrt(var_y) + OFFICIAL_C3)
     return (cov * torch.rsqrt((var_x + eps) * (var_y + eps))).clamp_(-1.0, 1.0)
 
 
-def _moment_grads(
-    moments: Tensor, b: int, eps: float, official: bool, grad: Tensor
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+def _moment_grads(moments: Moments, eps: float, official: bool, grad: Tensor) -> Moments:
     """Gradients w.r.t. ``(mu_x, mu_y, E[x^2], E[y^2], E[xy])`` of ``sum(grad * index)``."""
-    mx, my, raw_x, raw_y, cov = _terms(moments, b)
+    mx, my, raw_x, raw_y, cov = _terms(moments)
     var_x, var_y = raw_x.clamp_min(0.0), raw_y.clamp_min(0.0)
     if official:
         sx, sy = _safe_sqrt(var_x), _safe_sqrt(var_y)
@@ -329,18 +342,18 @@ class _GlanceSums(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, y, window, stride, eps, official):  # type: ignore[override]
         xd, yd, moments = _centred_moments(x, y, window, stride)
-        ctx.save_for_backward(xd, yd, moments)
+        ctx.save_for_backward(xd, yd, *moments)
         ctx.settings = (window, stride, eps, official, x.dtype, tuple(x.shape[2:]))
-        return _index_from_moments(moments, x.shape[0], eps, official).flatten(1).sum(dim=1)
+        return _index_from_moments(moments, eps, official).flatten(1).sum(dim=1)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):  # type: ignore[override]
-        xd, yd, moments = ctx.saved_tensors
+        xd, yd, *moments = ctx.saved_tensors
         window, stride, eps, official, dtype, spatial = ctx.settings
         b = xd.shape[0]
-        g = grad.view(b, *([1] * (moments.ndim - 1))).expand(b, *moments.shape[1:])
-        d_mx, d_my, d_xx, d_yy, d_xy = _moment_grads(moments, b, eps, official, g)
+        g = grad.view(b, *([1] * (xd.ndim - 1)))
+        d_mx, d_my, d_xx, d_yy, d_xy = _moment_grads(tuple(moments), eps, official, g)
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         maps = ([d_mx, d_xx] if need_x else []) + ([d_my, d_yy] if need_y else []) + [d_xy]
         back = box_filter_adjoint(torch.cat(maps, dim=0), window, stride, spatial).split(b, dim=0)
