@@ -290,7 +290,8 @@ class _GlanceFromMoments(torch.autograd.Function):
 def _terms(moments: Moments) -> Moments:
     """``mu_x, mu_y``, unclamped variances and the covariance from the window moments."""
     mx, my, mxx, myy, mxy = moments
-    return mx, my, mxx - mx * mx, myy - my * my, mxy - mx * my
+    return (mx, my, torch.addcmul(mxx, mx, mx, value=-1.0), torch.addcmul(myy, my, my, value=-1.0),
+            torch.addcmul(mxy, mx, my, value=-1.0))
 
 
 def _index_from_moments(moments: Moments, eps: float, official: bool) -> Tensor:
@@ -315,22 +316,24 @@ def _moment_grads(moments: Moments, eps: float, official: bool, grad: Tensor) ->
         d_vx = torch.where(pos_x, -grad * s * sy / (2 * denom * torch.where(pos_x, sx, 1.0)), 0.0)
         d_vy = torch.where(pos_y, -grad * s * sx / (2 * denom * torch.where(pos_y, sy, 1.0)), 0.0)
     else:
-        r = torch.rsqrt((var_x + eps) * (var_y + eps))
-        gi = cov * r
+        vx_eps, vy_eps = var_x.add_(eps), var_y.add_(eps)  # var_* are fresh: update in place
+        r = torch.rsqrt(vx_eps * vy_eps)
+        gi = cov.mul_(r)
         grad = grad * (gi.abs() <= 1.0)  # the clamp to [-1, 1]
         d_cov = grad * r
-        d_vx = torch.where(raw_x >= 0, -0.5 * grad * gi / (var_x + eps), 0.0)
-        d_vy = torch.where(raw_y >= 0, -0.5 * grad * gi / (var_y + eps), 0.0)
-    d_mx = -my * d_cov - 2 * mx * d_vx
-    d_my = -mx * d_cov - 2 * my * d_vy
+        half = (grad * gi).mul_(-0.5)
+        d_vx = torch.where(raw_x >= 0, half / vx_eps, 0.0)
+        d_vy = torch.where(raw_y >= 0, half.div_(vy_eps), 0.0)
+    d_mx = torch.addcmul(-my * d_cov, mx, d_vx, value=-2.0)
+    d_my = torch.addcmul(-mx * d_cov, my, d_vy, value=-2.0)
     return d_mx, d_my, d_vx, d_vy, d_cov
 
 
 class _GlanceSums(torch.autograd.Function):
     r"""Per-row sums of the index map of one (padded) piece, float64, analytic backward.
 
-    Forward: :func:`_centred_moments` and :func:`_index_from_moments`; saves the centred
-    inputs and the moments. Backward: :func:`_moment_grads` gives ``G_mu, G_xx, G_xy`` (and
+    Forward: :func:`_centred_moments` and :func:`_index_from_moments`; saves the input
+    pieces (views) and the float64 moments, and re-centres the pieces in the backward. Backward: :func:`_moment_grads` gives ``G_mu, G_xx, G_xy`` (and
     the ``y`` ones) on the windows; the box filter's adjoint ``F^T`` carries them to pixels:
 
     .. math:: \frac{\partial}{\partial x} = F^T G_{\mu_x} + 2 x\, F^T G_{xx} + y\, F^T G_{xy}
@@ -341,16 +344,19 @@ class _GlanceSums(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, y, window, stride, eps, official):  # type: ignore[override]
-        xd, yd, moments = _centred_moments(x, y, window, stride)
-        ctx.save_for_backward(xd, yd, *moments)
+        _, _, moments = _centred_moments(x, y, window, stride)
+        ctx.save_for_backward(x, y, *moments)  # the pieces are views: no float64 copies kept
         ctx.settings = (window, stride, eps, official, x.dtype, tuple(x.shape[2:]))
         return _index_from_moments(moments, eps, official).flatten(1).sum(dim=1)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):  # type: ignore[override]
-        xd, yd, *moments = ctx.saved_tensors
+        x, y, *moments = ctx.saved_tensors
         window, stride, eps, official, dtype, spatial = ctx.settings
+        dims = tuple(range(2, x.ndim))  # centred as in the forward, promoted to float64
+        xd = x - x.mean(dim=dims, keepdim=True, dtype=torch.float64)
+        yd = y - y.mean(dim=dims, keepdim=True, dtype=torch.float64)
         b = xd.shape[0]
         g = grad.view(b, *([1] * (xd.ndim - 1)))
         d_mx, d_my, d_xx, d_yy, d_xy = _moment_grads(tuple(moments), eps, official, g)
@@ -359,10 +365,10 @@ class _GlanceSums(torch.autograd.Function):
         back = box_filter_adjoint(torch.cat(maps, dim=0), window, stride, spatial).split(b, dim=0)
         grad_x = grad_y = None
         if need_x:
-            grad_x = (back[0] + 2.0 * xd * back[1] + yd * back[-1]).to(dtype)
+            grad_x = torch.addcmul(back[0], xd, back[1], value=2.0).addcmul_(yd, back[-1]).to(dtype)
         if need_y:
             i = 2 if need_x else 0
-            grad_y = (back[i] + 2.0 * yd * back[i + 1] + xd * back[-1]).to(dtype)
+            grad_y = torch.addcmul(back[i], yd, back[i + 1], value=2.0).addcmul_(xd, back[-1]).to(dtype)
         return grad_x, grad_y, None, None, None, None
 
 
