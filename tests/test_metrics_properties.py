@@ -248,3 +248,20 @@ def test_modules_and_losses():
     for module in (metrics.SSIMLoss(), metrics.MSSSIMLoss(), metrics.MSELoss(), metrics.MAELoss()):
         assert torch.isfinite(module(wild, y))
         assert module(y, y).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_ssim_maps_average_to_the_chunked_means():
+    """``ssim_components`` (per-window maps) and ``ssim_means`` share one arithmetic."""
+    from msglance.metrics.structural import ssim_components, ssim_means
+
+    x, y = _pair((2, 3, 30, 28), dtype=torch.float64)
+    for kind, size in (("gaussian", 11), ("box", 7)):
+        s_map, cs_map = ssim_components(x, y, 1.0, kind, size)
+        s_mean, cs_mean = ssim_means(x, y, 1.0, kind, size)
+        torch.testing.assert_close(s_map.flatten(2).mean(-1), s_mean, rtol=0, atol=1e-12)
+        torch.testing.assert_close(cs_map.flatten(2).mean(-1), cs_mean, rtol=0, atol=1e-12)
+    a = x.clone().requires_grad_()
+    ssim_components(a, y, 1.0)[0].mean().backward()
+    b = x.clone().requires_grad_()
+    ssim_means(b, y, 1.0)[0].mean().backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=1e-12)

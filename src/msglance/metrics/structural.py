@@ -149,36 +149,22 @@ def ssim_components(
     Returns:
         ``(ssim_map, cs_map)``, each ``(B, C, *out)`` with ``out = spatial - win_size + 1``.
     """
-    small = [n for n in x.shape[2:] if n < win_size]
-    if small:
-        raise ValueError(
-            f"SSIM window {win_size} is larger than the spatial size {tuple(x.shape[2:])}"
-        )
-    dims = tuple(range(2, x.ndim))
-    cx = x.detach().mean(dim=dims, keepdim=True)
-    cy = y.detach().mean(dim=dims, keepdim=True)
-    xs, ys = x - cx, y - cy
-    b = x.shape[0]
-    stack = torch.cat([xs, ys, xs * xs, ys * ys, xs * ys], dim=0)
-    if stack.requires_grad:
-        moments = _WindowMeans.apply(stack, kind, win_size, sigma)
-    else:
-        moments = _apply_filter(stack, kind, win_size, sigma)
-    mx, my, mxx, myy, mxy = moments.split(b, dim=0)
-    norm = 1.0
-    if sample_covariance:
-        n = win_size ** (x.ndim - 2)
-        norm = n / (n - 1.0)
-    var_x = ((mxx - mx * mx) * norm).clamp_min(0.0)
-    var_y = ((myy - my * my) * norm).clamp_min(0.0)
-    cov = (mxy - mx * my) * norm
-    c1 = (k1 * data_range) ** 2
-    c2 = (k2 * data_range) ** 2
-    mu_x, mu_y = mx + cx, my + cy
-    diff = (mx - my) + (cx - cy)
-    luminance = 1.0 - diff * diff / (mu_x * mu_x + mu_y * mu_y + c1)
-    cs = (2.0 * cov + c2) / (var_x + var_y + c2)
-    return luminance * cs, cs
+    _check_window(x, win_size)
+    t = _ssim_terms(x, y, data_range, kind, win_size, sigma, sample_covariance, k1, k2)
+    return t["l"] * t["cs"], t["cs"]
+
+
+def _check_window(x: Tensor, win_size: int) -> None:
+    spatial = tuple(x.shape[2:])
+    if any(n < win_size for n in spatial):
+        raise ValueError(f"SSIM window {win_size} is larger than the spatial size {spatial}")
+
+
+def _filter_moments(stack: Tensor, kind: str, win_size: int, sigma: float) -> Tensor:
+    """The window filter; with autograd, through :class:`_WindowMeans`' filter backward."""
+    if torch.is_grad_enabled() and stack.requires_grad:
+        return _WindowMeans.apply(stack, kind, win_size, sigma)
+    return _apply_filter(stack, kind, win_size, sigma)
 
 
 def _terms_backward(saved, g_s: Tensor, g_c: Tensor, kind: str, win_size: int, sigma: float, norm: float):
@@ -295,7 +281,7 @@ def _ssim_terms(x, y, data_range, kind, win_size, sigma, sample_covariance, k1, 
     xs, ys = x - cx, y - cy
     rows = x.shape[0]
     stack = torch.cat([xs, ys, xs * xs, ys * ys, xs * ys], dim=0)
-    mx, my, mxx, myy, mxy = _apply_filter(stack, kind, win_size, sigma).split(rows, dim=0)
+    mx, my, mxx, myy, mxy = _filter_moments(stack, kind, win_size, sigma).split(rows, dim=0)
     norm = 1.0
     if sample_covariance:
         count = win_size ** (x.ndim - 2)
@@ -334,11 +320,7 @@ def ssim_means(
     Same values as averaging :func:`ssim_components`; computed in chunks with an analytic
     backward (:class:`_SSIMMeans`).
     """
-    spatial = tuple(x.shape[2:])
-    if any(n < win_size for n in spatial):
-        raise ValueError(
-            f"SSIM window {win_size} is larger than the spatial size {spatial}"
-        )
+    _check_window(x, win_size)
     return _SSIMMeans.apply(x, y, data_range, kind, win_size, sigma, sample_covariance, k1, k2)
 
 
