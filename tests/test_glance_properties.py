@@ -189,7 +189,7 @@ def test_chunked_rows_and_slabs_match_one_pass(monkeypatch, shape, window, strid
                                        value.detach(), rtol=0, atol=1e-14)
         results.append((value.detach(), a.grad, b.grad))
     monkeypatch.setattr(chunking, "CHUNK_VALUES", 300)
-    assert len(chunking._pieces(x.flatten(0, 1).unsqueeze(1), window, stride)) > x.shape[0] * x.shape[1]
+    assert len(chunking.pieces(x.flatten(0, 1).unsqueeze(1), window, stride)) > x.shape[0] * x.shape[1]
     for one, split in zip(*results):
         torch.testing.assert_close(split, one, rtol=0, atol=1e-12)
     assert results[0][1].abs().sum() > 0 and results[0][2].abs().sum() > 0

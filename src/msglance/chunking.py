@@ -22,7 +22,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["chunk_values", "chunked_row_sums", "slabs"]
+__all__ = ["chunk_values", "chunked_row_sums", "pieces"]
 
 #: values per map processed at once, per CPU thread (see :func:`chunk_values`);
 #: ``None``: chosen from the thread count. Tests lower it to force splitting.
@@ -38,15 +38,11 @@ def chunk_values(device: torch.device) -> int:
     return min(1 << 22, (1 << 16) * (torch.get_num_threads() + 1))
 
 
-def slabs(first_out: int, plane: int, size: int, budget: int) -> list[tuple[int, int]]:
-    """Split the first spatial axis's ``first_out`` (stride-1) outputs into ranges of about
-    ``budget`` input values each, given ``plane`` values per slice and window ``size``."""
-    per = max(size - 1, budget // max(plane, 1) - (size - 1), 1)
-    return [(o, min(o + per, first_out)) for o in range(0, first_out, per)]
-
-
-def _pieces(x: Tensor, window: int, stride: int) -> list[tuple[int, int, int, int]]:
-    """``(row_start, row_stop, input_start, input_length)`` covering every output window."""
+def pieces(x: Tensor, window: int, stride: int = 1) -> list[tuple[int, int, int, int]]:
+    """Split ``x`` (``(R, C, *spatial)``) into chunks of about :func:`chunk_values` values:
+    ``(row_start, row_stop, input_start, input_length)``, slicing rows and, when one row is
+    larger than the budget, the first spatial axis into slabs that overlap by
+    ``window - stride``, so every valid window lies in exactly one piece."""
     rows, spatial = x.shape[0], tuple(x.shape[2:])
     numel = math.prod(spatial) * x.shape[1]
     budget = chunk_values(x.device)
@@ -54,8 +50,9 @@ def _pieces(x: Tensor, window: int, stride: int) -> list[tuple[int, int, int, in
     n_out = (spatial[0] - window) // stride + 1
     if numel <= budget:
         ranges = [(0, n_out)]
-    else:  # slabs of outputs along the first spatial axis (in units of the stride)
-        per = max(1, slabs(n_out * stride, numel // spatial[0], window, budget)[0][1] // stride)
+    else:  # slabs of about `budget` input values (window - 1 halo) along the first axis
+        halo = window - 1
+        per = max(1, max(halo, budget // (numel // spatial[0]) - halo, 1) // stride)
         ranges = [(o, min(o + per, n_out)) for o in range(0, n_out, per)]
     out = []
     for start in range(0, rows, per_chunk):
@@ -84,17 +81,17 @@ class _ChunkedRowSums(torch.autograd.Function):
     @staticmethod
     def forward(ctx, fn, window, stride, x, y):  # type: ignore[override]
         need = ctx.needs_input_grad[3:5]
-        pieces = _pieces(x, window, stride)
+        parts = pieces(x, window, stride)
         sums: Tensor | None = None
         graphs = []
-        for piece in pieces:
+        for piece in parts:
             xc, yc, value = _piece(fn, x, y, piece, need)
             if sums is None:  # accumulate in the statistic's dtype
                 sums = value.new_zeros(x.shape[0])
             sums[piece[0]:piece[1]] += value.detach()
             if any(need):
                 graphs.append((xc, yc, value))
-        ctx.fn, ctx.pieces, ctx.graphs = fn, pieces, graphs
+        ctx.fn, ctx.pieces, ctx.graphs = fn, parts, graphs
         ctx.save_for_backward(x, y)
         return sums
 
@@ -140,7 +137,7 @@ def chunked_row_sums(
         return _ChunkedRowSums.apply(fn, window, stride, x, y)
     sums: Tensor | None = None
     with torch.no_grad():
-        for start, stop, i0, length in _pieces(x, window, stride):
+        for start, stop, i0, length in pieces(x, window, stride):
             value = fn(x[start:stop].narrow(2, i0, length), y[start:stop].narrow(2, i0, length))
             if sums is None:
                 sums = value.new_zeros(x.shape[0])

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from msglance.chunking import chunk_values, slabs
+from msglance.chunking import pieces
 from msglance.filters import box_filter, gaussian_filter
 from msglance.metrics.pixel import prepare_pair
 from msglance.validation import check_reduction, reduce
@@ -217,32 +217,24 @@ class _SSIMMeans(torch.autograd.Function):
         rows = b * c
         xf = x.reshape(rows, 1, *spatial)
         yf = y.reshape(rows, 1, *spatial)
-        numel = math.prod(spatial)
-        first_out = spatial[0] - win_size + 1
         count = math.prod(n - win_size + 1 for n in spatial)
-        budget = chunk_values(x.device)
-        per_chunk = max(1, budget // numel)
-        ranges = [(0, first_out)] if numel <= budget else slabs(first_out, numel // spatial[0], win_size, budget)
         keep = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
         args = (data_range, kind, win_size, sigma, sample_covariance, k1, k2)
         s_sums = x.new_zeros(rows)
         c_sums = x.new_zeros(rows)
         chunks = []
         norm = 1.0
-        for start in range(0, rows, per_chunk):
-            stop = min(start + per_chunk, rows)
-            for o0, o1 in ranges:
-                length = o1 - o0 + win_size - 1
-                t = _ssim_terms(
-                    xf[start:stop].narrow(2, o0, length), yf[start:stop].narrow(2, o0, length), *args
-                )
-                s_sums[start:stop] += (t["l"] * t["cs"]).flatten(1).sum(dim=1)
-                c_sums[start:stop] += t["cs"].flatten(1).sum(dim=1)
-                norm = t["norm"]
-                if keep:
-                    chunks.append((start, stop, o0, length, tuple(
-                        t[key] for key in ("xs", "ys", "a", "b", "A", "B", "l", "cs", "d1", "d2", "ok_x", "ok_y")
-                    )))
+        for start, stop, o0, length in pieces(xf, win_size):
+            t = _ssim_terms(
+                xf[start:stop].narrow(2, o0, length), yf[start:stop].narrow(2, o0, length), *args
+            )
+            s_sums[start:stop] += (t["l"] * t["cs"]).flatten(1).sum(dim=1)
+            c_sums[start:stop] += t["cs"].flatten(1).sum(dim=1)
+            norm = t["norm"]
+            if keep:
+                chunks.append((start, stop, o0, length, tuple(
+                    t[key] for key in ("xs", "ys", "a", "b", "A", "B", "l", "cs", "d1", "d2", "ok_x", "ok_y")
+                )))
         ctx.chunks = chunks
         ctx.meta = (x.shape, rows, count, kind, win_size, sigma, norm)
         return (s_sums / count).view(b, c), (c_sums / count).view(b, c)
