@@ -181,3 +181,19 @@ def test_crop_mask_and_bad_options(folders, tmp_path):
     # 255 scale on [0, 1] data is fine; [0, 1] range on 255-scaled would fail (not tested here)
     res = _invoke(ref, pred, "--data-range", "255", "--metrics", "psnr", "--out", tmp_path / "y")
     assert res.exit_code == 0
+
+
+def test_report_finds_worst_slices_of_a_volume_whose_name_has_brackets(tmp_path):
+    """Worst items are looked up by their pair, not by parsing ``name[index]``."""
+    rng = np.random.default_rng(2)
+    vol = filters.gaussian(rng.random((32, 36, 5)), 2.0).astype(np.float32)
+    noisy = np.clip(vol + 0.02 * rng.standard_normal(vol.shape), 0, 1).astype(np.float32)
+    for side, data in (("ref", vol), ("pred", noisy)):
+        (tmp_path / side).mkdir()
+        nib.save(nib.Nifti1Image(data, np.eye(4)), tmp_path / side / "scan[1].nii.gz")
+    out = tmp_path / "out"
+    res = _invoke(tmp_path / "ref", tmp_path / "pred", "--metrics", "psnr", "--report",
+                  "--worst", "2", "--out", out)
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (out / "worst").iterdir()) == ["00.png", "01.png"]
+    assert "scan[1][" in (out / "report.md").read_text()

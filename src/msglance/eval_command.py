@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from msglance.evaluate import DEFAULT_METRICS
+
 __all__ = ["eval_command"]
 
 
@@ -20,7 +22,7 @@ def eval_command(
     ref: Path = typer.Argument(..., help="Reference: an image file, a folder, or a NIfTI volume."),
     pred: Path = typer.Argument(..., help="Prediction: same kind as REF (folders pair by relative path)."),
     metrics: str = typer.Option(
-        "psnr,ssim,ms_glance,nmi,mae", "--metrics", "-m",
+        ",".join(DEFAULT_METRICS), "--metrics", "-m",
         help="Comma-separated registry names (see `python -c \"import msglance.metrics as m; "
         "print(m.available())\"`).",
     ),
@@ -108,10 +110,9 @@ def eval_command(
         key = names[0]
         spec = registry.get(key)
         mask_arr = ev._read(Path(config.mask)) if config.mask is not None else None
-        pairs = {p.name: p for p in result.pairs}
+        pairs = {str(p.ref): p for p in result.pairs}  # an item's pair, by its reference file
         for i, item in enumerate(rp.worst_items(result.items, key, spec.higher_is_better, worst)):
-            base = item.name.split("[")[0] if item.index is not None else item.name
-            sample = ev.load_sample(pairs[base], item.index, config, mask_arr)
+            sample = ev.load_sample(pairs[item.ref], item.index, config, mask_arr)
             png = rp.plot_item_strip(
                 out / "worst" / f"{i:02d}.png", sample.ref[0].cpu().numpy(),
                 sample.pred[0].cpu().numpy(), f"{item.name}: {key} = {item.values[key]:.4g}",
