@@ -188,9 +188,9 @@ def test_report_finds_worst_slices_of_a_volume_whose_name_has_brackets(tmp_path)
     rng = np.random.default_rng(2)
     vol = filters.gaussian(rng.random((32, 36, 5)), 2.0).astype(np.float32)
     noisy = np.clip(vol + 0.02 * rng.standard_normal(vol.shape), 0, 1).astype(np.float32)
-    for side, data in (("ref", vol), ("pred", noisy)):
+    for side, arr in (("ref", vol), ("pred", noisy)):
         (tmp_path / side).mkdir()
-        nib.save(nib.Nifti1Image(data, np.eye(4)), tmp_path / side / "scan[1].nii.gz")
+        nib.save(nib.Nifti1Image(arr, np.eye(4)), tmp_path / side / "scan[1].nii.gz")
     out = tmp_path / "out"
     res = _invoke(tmp_path / "ref", tmp_path / "pred", "--metrics", "psnr", "--report",
                   "--worst", "2", "--out", out)
