@@ -109,10 +109,9 @@ def eval_command(
         strips = []
         key = names[0]
         spec = registry.get(key)
-        mask_arr = ev._read(Path(config.mask)) if config.mask is not None else None
         pairs = {str(p.ref): p for p in result.pairs}  # an item's pair, by its reference file
         for i, item in enumerate(rp.worst_items(result.items, key, spec.higher_is_better, worst)):
-            sample = ev.load_sample(pairs[item.ref], item.index, config, mask_arr)
+            sample = ev.load_sample(pairs[item.ref], item.index, config, result.mask)
             png = rp.plot_item_strip(
                 out / "worst" / f"{i:02d}.png", sample.ref[0].cpu().numpy(),
                 sample.pred[0].cpu().numpy(), f"{item.name}: {key} = {item.values[key]:.4g}",

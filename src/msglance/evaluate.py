@@ -133,6 +133,7 @@ class EvalResult:
     unmatched_ref: list[str] = field(default_factory=list)
     unmatched_pred: list[str] = field(default_factory=list)
     pairs: list[Pair] = field(default_factory=list)
+    mask: np.ndarray | None = None  # the mask file's array, as read once for every item
 
     @property
     def ok(self) -> bool:
@@ -409,8 +410,9 @@ def evaluate(
     """
     names = resolve_metrics(config.metrics)
     pairs, only_ref, only_pred = match_pairs(Path(ref), Path(pred))
-    result = EvalResult(config, unmatched_ref=only_ref, unmatched_pred=only_pred, pairs=pairs)
     mask = _read(Path(config.mask)) if config.mask is not None else None
+    result = EvalResult(config, unmatched_ref=only_ref, unmatched_pred=only_pred, pairs=pairs,
+                        mask=mask)
     if not pairs:
         raise ValueError(f"no pairs: nothing in {ref} matches anything in {pred}")
     for done, pair in enumerate(pairs, start=1):
