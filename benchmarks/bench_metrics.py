@@ -146,6 +146,15 @@ def metrics_table(rows, shown) -> str:
     return "\n".join(lines)
 
 
+def cpu_name() -> str:
+    """The CPU model as ``/proc/cpuinfo`` names it (else ``platform``'s guess)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -157,13 +166,7 @@ def main() -> None:
     peers, missing = find_peers()
     rows = list(metric_rows(dev, args.repeats, peers=peers))
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    print(f"device: {dev} ({cpu}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
+    print(f"device: {dev} ({cpu_name()}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"best of {args.repeats} after a warm-up (1 run for cases slower than 5 s)")
     for lib, why in missing.items():
         print(f"{lib}: unavailable ({why})")

@@ -272,6 +272,7 @@ def part_mri(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path) -
     # 1. one epoch of every loss at seed 0 (compare resumes these runs later)
     epoch_s: dict[str, float] = {}
     setup_s: list[float] = []
+    part.data["epoch_seconds"] = epoch_s  # filled as measured (kept if the part is cut)
     for spec in losses:
         t0 = time.monotonic()
         summary = train(replace(base, loss=spec, out=str(run_dir(spec, 0))), resume=True)
@@ -297,7 +298,7 @@ def part_mri(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path) -
         if epochs >= sizes.mri_min_epochs:
             break
     seeds = list(range(plan["seeds"]))
-    part.data.update(epoch_seconds=epoch_s, setup_seconds=setup, eval_seconds=eval_s,
+    part.data.update(setup_seconds=setup, eval_seconds=eval_s,
                      plan=plan, losses=losses, splits=list(splits), folder=str(root))
     log("mri", f"plan: {plan['epochs']} epochs x {plan['seeds']} seeds x {len(losses)} losses "
         f"({budget.left():.0f} s left; eval {eval_s:.1f} s)")
@@ -393,15 +394,7 @@ def part_markdown(part: Part) -> str:
 
 def environment(device: str) -> dict[str, Any]:
     dev = torch.device(device)
-    if dev.type == "cuda":
-        name = torch.cuda.get_device_name(dev)
-    else:
-        name = platform.processor() or platform.machine()
-        try:
-            with open("/proc/cpuinfo") as fh:
-                name = next(l.split(":", 1)[1].strip() for l in fh if l.startswith("model name"))
-        except (OSError, StopIteration):
-            pass
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else bench_metrics.cpu_name()
     return {
         "device": str(dev), "device_name": name, "torch": torch.__version__,
         "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
