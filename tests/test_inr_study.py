@@ -186,3 +186,20 @@ def test_images_option_selects_by_name(tmp_path):
                   "l2", *SHORT, "--out", tmp_path / "b")
     assert res.exit_code == 2 and "no image named nobody" in res.output
     assert "astronaut" in res.output  # lists what the set has
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"steps": 0}, "steps"), ({"steps": 2.5}, "steps"), ({"lr": -1.0}, "lr"),
+    ({"lr": float("nan")}, "lr"), ({"lr": 0.0}, "lr"), ({"log_every": 0}, "log_every"),
+    ({"clip": -1.0}, "clip"),
+])
+def test_fit_options_are_checked_before_fitting(kwargs, word):
+    import torch
+
+    from msglance.inr.fit import check_fit_options, fit_siren
+
+    with pytest.raises(ValueError, match=word):
+        check_fit_options(**kwargs)
+    with pytest.raises(ValueError, match=word):  # the library checks them too
+        fit_siren(torch.zeros(1, 16, 16), lambda p, t: (p - t).square().mean(), device="cpu", **kwargs)
+    check_fit_options(steps=1, lr=1e-3, log_every=1, clip=None)  # valid settings pass

@@ -34,7 +34,7 @@ def eval_command(
     ),
     crop: str = typer.Option(None, "--crop", help="Centre crop 'HxW' or 'S' before the metrics."),
     mask: Path = typer.Option(None, "--mask", help="Mask file (image or NIfTI); judged inside it."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
+    device: str = typer.Option("cpu", "--device", help="auto, cpu, cuda, cuda:1, ..."),
     volume: str = typer.Option("slices", "--volume", help="NIfTI volumes as 2-D 'slices' or one 3-D 'volume'."),
     out: Path = typer.Option(Path("msglance-eval"), "--out", help="Folder for per_item.csv, summary.json, report."),
     report: bool = typer.Option(False, "--report", help="Also write report.md with plots and the worst items."),
@@ -46,14 +46,13 @@ def eval_command(
     from msglance import evaluate as ev
     from msglance import metrics as registry
     from msglance import report as rp
+    from msglance.cli_error import cli_error
     from msglance.data.readers import UnreadableFileError
+    from msglance.device import resolve_device
+    from msglance.out_dir import prepare_out_dir
 
     console = Console()
     err = Console(stderr=True)
-
-    def fail(message: str) -> None:
-        err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1)
 
     try:
         if volume not in ("slices", "volume"):
@@ -66,16 +65,17 @@ def eval_command(
             normalize=normalize,
             crop=ev.parse_crop(crop),
             mask=mask,
-            device=device,
+            device=str(resolve_device(device)),
             volume_mode=volume,
             seed=seed,
         )
+        prepare_out_dir(out, "--out")
     except (ValueError, KeyError) as exc:
-        fail(str(exc))
+        raise cli_error(exc, code=1) from None
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=err, transient=True,
+        TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
     ) as progress:
         task = progress.add_task("evaluating", total=None)
 
@@ -86,11 +86,10 @@ def eval_command(
             result = ev.evaluate(ref, pred, config, keep_going=keep_going, on_item=on_item)
         except (FileNotFoundError, ValueError, UnreadableFileError, KeyError) as exc:
             progress.stop()
-            fail(str(exc))
+            raise cli_error(exc, code=1) from None
 
     summary = ev.summarize(result)
     names = list(config.metrics)
-    out.mkdir(parents=True, exist_ok=True)
     rp.write_per_item_csv(out / "per_item.csv", result.items, names)
     rp.write_summary_json(out / "summary.json", summary)
 

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from msglance import metrics
+from msglance.device import resolve_device
 from msglance.data.readers import (
     UnreadableFileError,
     file_kind,
@@ -409,6 +410,7 @@ def evaluate(
             ``keep_going``) the first unreadable file or failing metric, with its name.
     """
     names = resolve_metrics(config.metrics)
+    resolve_device(config.device)  # a bad or unavailable device fails here, before any reading
     pairs, only_ref, only_pred = match_pairs(Path(ref), Path(pred))
     mask = _read(Path(config.mask)) if config.mask is not None else None
     result = EvalResult(config, unmatched_ref=only_ref, unmatched_pred=only_pred, pairs=pairs,

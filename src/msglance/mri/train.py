@@ -47,6 +47,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from msglance.device import resolve_device
 from msglance.mri.datasets import FastMRISlices, IXISlices, MNISlices, S1045Slice
 from msglance.mri.evaluate import reconstruct_dataset, score_reconstructions
 from msglance.mri.masks import save_masks
@@ -278,18 +279,6 @@ def build_loss(config: TrainConfig) -> nn.Module:
     return losses.parse(config.loss, delta=config.delta, grid=(n, n))
 
 
-def _resolve_device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} requested but CUDA is not available")
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-    return device
-
-
 # --------------------------------------------------------------------------- files
 
 
@@ -496,7 +485,7 @@ def _train(
 ) -> RunSummary:
     out = Path(config.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
-    device = _resolve_device(config.device, ctx.local_rank)
+    device = resolve_device(config.device, ctx.local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     config_dict = asdict(config)
