@@ -27,7 +27,10 @@ def eval_command(
         "print(m.available())\"`).",
     ),
     data_range: str = typer.Option(
-        "1", "--data-range", help="1, 255, another number, or auto (= each target's maximum, fastMRI)."
+        "dtype", "--data-range",
+        help="Scale of the values as stored in the files: dtype (default: 255 for 8-bit, 65535 "
+        "for 16-bit files, 1 for float images and NIfTI), a number (e.g. 4095 for 12-bit data "
+        "or raw NIfTI), or auto (= each target's maximum, fastMRI)."
     ),
     normalize: str = typer.Option(
         "none", "--normalize", help="none, minmax, cminmax, zscore or quantile (each image by itself)."

@@ -8,10 +8,17 @@ A NIfTI volume is judged slice by slice (2-D slices along its last axis) or as o
 Per item the pipeline is: read (:mod:`msglance.data.readers`) -> crop -> mask -> normalize
 -> metrics from :mod:`msglance.metrics`. Conventions, all stated in the summary:
 
-* ``data_range`` ``"1"``/``"255"``/a number: fixed, inputs must lie in ``[0, R]`` (metrics
-  raise otherwise; the item is then reported as failed). ``"auto"``: ``R`` = the target's
-  maximum (the whole volume's for NIfTI slices), fastMRI's convention; predictions may
-  exceed it, so the range check is off.
+* Values are judged **as stored in the files**: 8-bit images on 0..255, 16-bit on
+  0..65535, NIfTI and float images as stored (so ``mae``/``mse`` are in the files' units and
+  every metric equals scikit-image's on the raw arrays). The two files of a pair must store
+  values the same way (both 8-bit, both 16-bit, or both float); a mixed pair fails.
+* ``data_range`` is the scale of those stored values. ``"dtype"`` (default): the full scale
+  of the files' integer type (255 for 8-bit, 65535 for 16-bit, 1 for binary), 1 for float
+  images and NIfTI. A number ``R`` (``"255"``, ``"4095"``): fixed; it is rejected when it
+  contradicts the files (above what their integer type can store), and every item's values
+  must lie in ``[0, R]`` (the item fails otherwise, with a message saying why). ``"auto"``:
+  ``R`` = the target's maximum (the whole volume's for NIfTI slices), fastMRI's
+  convention; predictions may exceed it, so the range check is off.
 * ``normalize``: each image by its own statistics (:func:`msglance.metrics.normalize`);
   ``minmax``/``cminmax`` put data in [0, 1] so ``R = 1``; ``zscore``/``quantile`` data
   are unbounded, so ``R`` = the normalized target's ``max - min`` and no range check.
@@ -42,7 +49,7 @@ from msglance.data.readers import (
     UnreadableFileError,
     file_kind,
     list_images,
-    read_image,
+    read_image_stored,
     read_nifti,
 )
 
@@ -82,7 +89,7 @@ class EvalConfig:
     """Settings of one evaluation (see the module docstring for the conventions)."""
 
     metrics: tuple[str, ...] = DEFAULT_METRICS
-    data_range: str | float = "1"
+    data_range: str | float = "dtype"
     normalize: str = "none"
     crop: tuple[int, int] | None = None
     mask: Path | None = None
@@ -146,16 +153,24 @@ class EvalResult:
 
 
 def parse_data_range(text: str | float) -> str | float:
-    """``"auto"`` or a positive number (``"1"``, ``"255"``, ``"4095"``)."""
+    """``"dtype"``, ``"auto"`` or a positive number (``"1"``, ``"255"``, ``"4095"``): the
+    scale of the values as stored in the files (see the module docstring).
+
+    Examples:
+        >>> parse_data_range("255"), parse_data_range("AUTO"), parse_data_range("dtype")
+        (255.0, 'auto', 'dtype')
+    """
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         value = float(text)
-    elif str(text).strip().lower() == "auto":
-        return "auto"
+    elif str(text).strip().lower() in ("auto", "dtype"):
+        return str(text).strip().lower()
     else:
         try:
             value = float(str(text))
         except ValueError:
-            raise ValueError(f"data range must be 1, 255, another number or auto; got {text!r}") from None
+            raise ValueError(
+                f"data range must be dtype, auto, or a number such as 255; got {text!r}"
+            ) from None
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"data range must be a positive number or auto, got {text!r}")
     return value
@@ -241,13 +256,53 @@ def match_pairs(ref: Path, pred: Path) -> tuple[list[Pair], list[str], list[str]
 # ------------------------------------------------------------------------------ loading
 
 
-def _read(path: Path) -> np.ndarray:
+def _read(path: Path) -> tuple[np.ndarray, float | None]:
+    """``(float32 values as stored, full scale of the stored integer type or None)``."""
     kind = file_kind(path)
     if kind == "nifti":
-        return read_nifti(path)
+        return read_nifti(path), None
     if kind == "image":
-        return read_image(path)
+        arr = read_image_stored(path)
+        if arr.dtype == np.bool_:
+            scale: float | None = 1.0
+        elif np.issubdtype(arr.dtype, np.integer):
+            scale = float(np.iinfo(arr.dtype).max)
+        else:
+            scale = None
+        return np.ascontiguousarray(arr, dtype=np.float32), scale
     raise UnreadableFileError(path, "unsupported file type")
+
+
+def _storage(scale: float | None) -> str:
+    if scale is None:
+        return "values as floats"
+    if scale == 1.0:
+        return "binary values"
+    bits = int(round(math.log2(scale + 1)))
+    return f"{bits}-bit values (0..{scale:g})" if 2**bits - 1 == scale else f"values in 0..{scale:g}"
+
+
+def _pair_range(pair: Pair, config: EvalConfig, ref_scale: float | None,
+                pred_scale: float | None) -> float | None:
+    """The fixed data range of a pair (``None`` for ``auto``), checked against the files."""
+    if ref_scale != pred_scale:
+        raise ValueError(
+            f"{pair.name}: reference {pair.ref} stores {_storage(ref_scale)}, prediction "
+            f"{pair.pred} stores {_storage(pred_scale)}; values are compared as stored, so "
+            "save both the same way"
+        )
+    if config.data_range == "auto":
+        return None
+    if config.data_range == "dtype":
+        return ref_scale if ref_scale is not None else 1.0
+    value = float(config.data_range)
+    if ref_scale is not None and value > ref_scale:
+        raise ValueError(
+            f"--data-range {value:g} contradicts {pair.ref}: it stores {_storage(ref_scale)}, "
+            f"so no value can reach {value:g}; the data range is the scale of the values as "
+            "stored (255 for 8-bit files, 65535 for 16-bit, the raw range for NIfTI)"
+        )
+    return value
 
 
 def _to_items(arr: np.ndarray, is_volume: bool, volume_mode: str) -> list[tuple[int | None, np.ndarray]]:
@@ -291,14 +346,15 @@ def iter_samples(
         UnreadableFileError: a file cannot be read.
         ValueError: the two files' shapes differ, or crop/mask do not fit.
     """
-    ref_arr, pred_arr = _read(pair.ref), _read(pair.pred)
+    (ref_arr, ref_scale), (pred_arr, pred_scale) = _read(pair.ref), _read(pair.pred)
     if ref_arr.shape != pred_arr.shape:
         raise ValueError(
             f"{pair.name}: reference {pair.ref} has shape {ref_arr.shape}, prediction "
             f"{pair.pred} has shape {pred_arr.shape}"
         )
     is_volume = file_kind(pair.ref) == "nifti"
-    auto_range = float(ref_arr.max()) if config.data_range == "auto" else None
+    fixed_range = _pair_range(pair, config, ref_scale, pred_scale)
+    auto_range = float(ref_arr.max()) if fixed_range is None else None
     refs = _to_items(ref_arr, is_volume, config.volume_mode)
     preds = _to_items(pred_arr, is_volume, config.volume_mode)
     for (index, r), (_, p) in zip(refs, preds):
@@ -306,7 +362,7 @@ def iter_samples(
         item_mask = mask
         if mask is not None and index is not None and mask.ndim == 3:
             item_mask = mask[:, :, index]  # a 3-D mask for a volume judged slice by slice
-        yield _prepare(name, pair, index, r, p, config, item_mask, auto_range)
+        yield _prepare(name, pair, index, r, p, config, item_mask, auto_range, fixed_range)
 
 
 def load_sample(pair: Pair, index: int | None, config: EvalConfig, mask: np.ndarray | None = None) -> Sample:
@@ -317,7 +373,7 @@ def load_sample(pair: Pair, index: int | None, config: EvalConfig, mask: np.ndar
     raise ValueError(f"{pair.name} has no item {index}")
 
 
-def _prepare(name, pair, index, r, p, config, mask, auto_range) -> Sample:
+def _prepare(name, pair, index, r, p, config, mask, auto_range, fixed_range) -> Sample:
     if config.crop is not None:
         r, p = _center_crop(r, config.crop, name), _center_crop(p, config.crop, name)
         if mask is not None and mask.shape[-2:] != r.shape[-2:]:
@@ -340,7 +396,16 @@ def _prepare(name, pair, index, r, p, config, mask, auto_range) -> Sample:
     elif auto_range is not None:
         data_range, check = (auto_range if auto_range > 0 else 1.0), False
     else:
-        data_range, check = float(config.data_range), True
+        data_range, check = float(fixed_range), True
+        for what, t in (("reference", ref), ("prediction", pred)):
+            lo, hi = float(t.min()), float(t.max())
+            if lo < -1e-6 * data_range or hi > data_range * (1 + 1e-6):
+                raise ValueError(
+                    f"{name}: the {what} has values in [{lo:g}, {hi:g}], outside [0, data range "
+                    f"{data_range:g}]; the data range is the scale of the values as stored "
+                    "(255 for 8-bit files, 65535 for 16-bit, the raw range for NIfTI): pass "
+                    "--data-range with that scale, or auto"
+                )
     return Sample(name, pair, index, ref, pred, data_range, check)
 
 
@@ -354,7 +419,11 @@ def data_range_note(config: EvalConfig) -> str:
     if config.data_range == "auto":
         return ("data range auto = maximum of each target (whole volume for NIfTI slices), "
                 "fastMRI convention; predictions may exceed it")
-    return f"data range fixed at {config.data_range:g}; inputs must lie in [0, {config.data_range:g}]"
+    if config.data_range == "dtype":
+        return ("data range = full scale of the files' stored type (255 for 8-bit, 65535 for "
+                "16-bit; 1 for float images and NIfTI); values judged as stored, in [0, range]")
+    return (f"data range fixed at {config.data_range:g} (the scale of the values as stored); "
+            f"inputs must lie in [0, {config.data_range:g}]")
 
 
 # ------------------------------------------------------------------------------ metrics
@@ -412,7 +481,7 @@ def evaluate(
     names = resolve_metrics(config.metrics)
     resolve_device(config.device)  # a bad or unavailable device fails here, before any reading
     pairs, only_ref, only_pred = match_pairs(Path(ref), Path(pred))
-    mask = _read(Path(config.mask)) if config.mask is not None else None
+    mask = _read(Path(config.mask))[0] if config.mask is not None else None
     result = EvalResult(config, unmatched_ref=only_ref, unmatched_pred=only_pred, pairs=pairs,
                         mask=mask)
     if not pairs:
