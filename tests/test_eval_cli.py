@@ -279,3 +279,42 @@ def test_raw_nifti_with_its_scale_matches_skimage_and_values_above_it_fail(tmp_p
         skm.peak_signal_noise_ratio(vol[:, :, 0], noisy[:, :, 0], data_range=4095), abs=1e-3)
     res = _invoke(tmp_path / "r.nii.gz", tmp_path / "p.nii.gz", "--metrics", "psnr", "--out", tmp_path / "b")
     assert res.exit_code == 1 and "--data-range" in res.output, res.output  # default 1 < stored values
+
+
+# ------------------------------------------------------- issue 11 item 4: the Glance grid
+
+
+@pytest.mark.parametrize("shape", [(16, 16), (40, 40), (64, 64), (95, 130)])
+def test_default_metrics_work_on_every_image_of_one_window(tmp_path, shape):
+    """The Global Glance grid was 96x96 at every size: any image under 96x96 failed."""
+    rng = np.random.default_rng(5)
+    ref = data.camera()[: shape[0] * 4 : 4, : shape[1] * 4 : 4][: shape[0], : shape[1]]
+    pred = np.clip(ref + rng.normal(0, 8, ref.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(ref).save(tmp_path / "r.png")
+    Image.fromarray(pred).save(tmp_path / "p.png")
+    res = _invoke(tmp_path / "r.png", tmp_path / "p.png", "--out", tmp_path / "o")
+    assert res.exit_code == 0, res.output
+    row = _row(tmp_path / "o")
+    assert all(np.isfinite(float(row[k])) for k in ("psnr", "ssim", "ms_glance", "nmi", "mae"))
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert "96·side/256" in summary["glance_grid"]
+
+
+def test_glance_grid_option_sets_the_grid(tmp_path):
+    from msglance.glance import ms_glance_index
+    import torch
+
+    ref_f, pred_f, ref, pred = _raw_pair(tmp_path, np.uint8, 255)  # 128x128
+    values = {}
+    for grid in ("0", "48", "20"):
+        out = tmp_path / f"g{grid}"
+        res = _invoke(ref_f, pred_f, "--metrics", "ms_glance", "--glance-grid", grid, "--out", out)
+        assert res.exit_code == 0, res.output
+        values[grid] = float(_row(out)["ms_glance"])
+    assert values["0"] == values["48"]  # 96 * 128 / 256 = 48
+    t = lambda a: torch.from_numpy(a.astype(np.float32))[None, None]  # noqa: E731
+    expected = ms_glance_index(t(pred), t(ref), grid=(20, 20),
+                               generator=torch.Generator().manual_seed(0))
+    assert values["20"] == pytest.approx(float(expected), abs=1e-6)
+    res = _invoke(ref_f, pred_f, "--glance-grid", "-3", "--out", tmp_path / "bad")
+    assert res.exit_code == 1 and "--glance-grid" in res.output

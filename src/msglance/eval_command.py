@@ -44,6 +44,9 @@ def eval_command(
     worst: int = typer.Option(4, "--worst", help="Worst items shown in the report."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Skip bad files/items and list them."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random Global Glance sampling."),
+    glance_grid: int = typer.Option(
+        0, "--glance-grid", help="Global Glance grid side; 0 (default) scales it with each image "
+        "(96·side/256, at least one 16-pixel window), so every image of at least 16x16 works."),
 ) -> None:
     """Compare predictions with references and summarise every metric."""
     from msglance import evaluate as ev
@@ -71,7 +74,10 @@ def eval_command(
             device=str(resolve_device(device)),
             volume_mode=volume,
             seed=seed,
+            glance_grid=glance_grid,
         )
+        if glance_grid < 0:
+            raise ValueError(f"--glance-grid must be 0 (scaled) or a positive int, got {glance_grid}")
         prepare_out_dir(out, "--out")
     except (ValueError, KeyError) as exc:
         raise cli_error(exc, code=1) from None

@@ -26,7 +26,10 @@ Per item the pipeline is: read (:mod:`msglance.data.readers`) -> crop -> mask ->
   judged slice by slice); both images are set to 0 outside the mask (values > 0 are
   inside) and cropped to the mask's bounding box, so pixel metrics average over that box.
 * The global Glance terms draw random pixels; each item uses a generator seeded with
-  ``seed`` so results are reproducible.
+  ``seed`` so results are reproducible. Their grid follows the image
+  (:func:`msglance.glance_grid.glance_grid_for`: ``96·side/256``, at least one 16x16
+  window, at most every pixel), so every image of at least one window is judged;
+  ``glance_grid`` sets the side instead (capped to what each image holds).
 
 The library never prints; failures are collected as :class:`Failure` records.
 """
@@ -45,6 +48,7 @@ from torch import Tensor
 
 from msglance import metrics
 from msglance.device import resolve_device
+from msglance.glance_grid import glance_grid_for
 from msglance.data.readers import (
     UnreadableFileError,
     file_kind,
@@ -96,6 +100,7 @@ class EvalConfig:
     device: str = "cpu"
     volume_mode: str = "slices"
     seed: int = 0
+    glance_grid: int = 0  # Global Glance grid side; 0 = scaled with each image
 
 
 @dataclass
@@ -429,22 +434,29 @@ def data_range_note(config: EvalConfig) -> str:
 # ------------------------------------------------------------------------------ metrics
 
 
-def _metric_kwargs(name: str, sample: Sample, seed: int) -> dict:
+def _metric_kwargs(name: str, sample: Sample, seed: int, glance_grid: int) -> dict:
     if name in _RANDOM_METRICS:
         g = torch.Generator(device=sample.ref.device)
         g.manual_seed(seed)
-        return {"generator": g}
+        return {"generator": g,
+                "grid": glance_grid_for(tuple(sample.ref.shape[2:]), glance_grid or None)}
     return {}
 
 
-def compute_sample(sample: Sample, names: tuple[str, ...], seed: int = 0) -> tuple[dict[str, float], list[Failure]]:
-    """All metrics of one sample; a metric that raises gives ``nan`` and a :class:`Failure`."""
+def compute_sample(
+    sample: Sample, names: tuple[str, ...], seed: int = 0, glance_grid: int = 0
+) -> tuple[dict[str, float], list[Failure]]:
+    """All metrics of one sample; a metric that raises gives ``nan`` and a :class:`Failure`.
+
+    ``glance_grid``: the Global Glance grid side, 0 for the scaled rule of
+    :func:`msglance.glance_grid.glance_grid_for`.
+    """
     values: dict[str, float] = {}
     failures: list[Failure] = []
     for name in names:
         spec = metrics.get(name)
-        kw = _metric_kwargs(name, sample, seed)
         try:
+            kw = _metric_kwargs(name, sample, seed, glance_grid)
             with torch.no_grad():
                 if spec.full_reference:
                     v = spec.fn(sample.pred, sample.ref, data_range=sample.data_range,
@@ -489,7 +501,7 @@ def evaluate(
     for done, pair in enumerate(pairs, start=1):
         try:
             for sample in iter_samples(pair, config, mask):
-                values, failures = compute_sample(sample, names, config.seed)
+                values, failures = compute_sample(sample, names, config.seed, config.glance_grid)
                 if failures and not keep_going:
                     raise ValueError(f"{failures[0].name}: {failures[0].message}")
                 result.failures.extend(failures)
@@ -535,5 +547,7 @@ def summarize(result: EvalResult) -> dict:
         "crop": list(cfg.crop) if cfg.crop else None,
         "mask": str(cfg.mask) if cfg.mask else None,
         "volume_mode": cfg.volume_mode,
+        "glance_grid": (f"{cfg.glance_grid} (capped to each image)" if cfg.glance_grid else
+                        "scaled with each image: 96·side/256, at least 16, at most every pixel"),
         "ok": result.ok,
     }

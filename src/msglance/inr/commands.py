@@ -81,15 +81,16 @@ def fit(
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, ..."),
     lr: float = typer.Option(1e-4, help="Adam learning rate."),
     log_every: int = typer.Option(10, help="PSNR history interval (steps)."),
-    grid: int = typer.Option(96, help="Global Glance grid side (paper: 96); reduced to fit "
-                             "images with fewer than grid^2 pixels."),
+    grid: int = typer.Option(96, help="Global Glance grid side (paper: 96; 0 = scaled with the "
+                             "image, 96·side/256); reduced to fit images with fewer than "
+                             "grid^2 pixels."),
     out: Path = typer.Option(Path("inr-fit"), help="Output folder."),
 ) -> None:
     """Fit a SIREN to one image; print the final PSNR/SSIM, write the fit and its PSNR curve."""
     from msglance.inr.figures import plot_psnr_curves, save_png
     from msglance.device import resolve_device
     from msglance.inr.fit import check_fit_options, fit_siren
-    from msglance.inr.study import glance_grid
+    from msglance.glance_grid import glance_grid_for
     from msglance.losses import parse
     from msglance.out_dir import prepare_out_dir
 
@@ -106,7 +107,7 @@ def fit(
         prepare_out_dir(out, "--out")
         sample, where = _find_image(image, size)
         h, w = sample.image.shape[:2]
-        grid_hw = glance_grid(h, w, grid)
+        grid_hw = glance_grid_for((h, w), grid)
     except ValueError as exc:
         raise cli_error(str(exc)) from None
     loss_fn = parse(loss, seed=seed, grid=grid_hw)
@@ -169,15 +170,17 @@ def study(
                                       "(names as in per_run.csv, e.g. camera,coffee)."),
     lr: float = typer.Option(1e-4, help="Adam learning rate."),
     log_every: int = typer.Option(10, help="PSNR history interval (steps)."),
-    grid: int = typer.Option(96, help="Global Glance grid side (paper: 96); reduced to fit "
-                             "images with fewer than grid^2 pixels."),
+    grid: int = typer.Option(96, help="Global Glance grid side (paper: 96; 0 = scaled with the "
+                             "image, 96·side/256); reduced to fit images with fewer than "
+                             "grid^2 pixels."),
     grid_images: int = typer.Option(3, help="Images in the figure grid."),
 ) -> None:
     """Fit every (image, loss, seed); write per-run CSV, a table, curves and a figure grid."""
     from msglance.data.embedded import available_datasets, load_dataset
     from msglance.device import resolve_device
     from msglance.inr.fit import check_fit_options
-    from msglance.inr.study import StudyEvent, canonical_specs, glance_grid, run_study
+    from msglance.glance_grid import glance_grid_for
+    from msglance.inr.study import StudyEvent, canonical_specs, run_study
     from msglance.inr.summary import write_report
     from msglance.out_dir import prepare_out_dir
 
@@ -207,7 +210,7 @@ def study(
     if limit is not None:
         samples = samples[:limit]
     try:
-        grid_hw = min((glance_grid(*s.image.shape[:2], grid) for s in samples), key=lambda g: g[0])
+        grid_hw = min((glance_grid_for(s.image.shape[:2], grid) for s in samples), key=lambda g: g[0])
     except ValueError as exc:
         raise cli_error(str(exc)) from None
     if grid_hw != (grid, grid):

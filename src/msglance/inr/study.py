@@ -141,20 +141,6 @@ def target_path(out_dir: str | os.PathLike[str], image: str) -> Path:
     return Path(out_dir) / "fits" / slug(image) / "target.png"
 
 
-def glance_grid(height: int, width: int, grid: int = 96) -> tuple[int, int]:
-    """The Global Glance grid for an image: ``grid x grid`` (paper: 96) when the image has
-    at least that many pixels, else the largest square grid that fits (at 32x32: 32x32,
-    i.e. every pixel, in random order), so positions can be drawn without replacement.
-
-    Raises:
-        ValueError: the image has fewer than 16x16 pixels (one 16x16 Glance window).
-    """
-    n = min(grid, math.isqrt(height * width))
-    if n < 16:
-        raise ValueError(f"image {height}x{width} is too small for a 16x16 Global Glance grid")
-    return (n, n)
-
-
 def _default_factory(spec: str, seed: int, **options: Any) -> nn.Module:
     from msglance.losses import parse  # deferred: pulls in the whole metric suite
 

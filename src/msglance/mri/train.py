@@ -48,6 +48,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from msglance.device import resolve_device
+from msglance.glance_grid import glance_grid_for
 from msglance.mri.datasets import FastMRISlices, IXISlices, MNISlices, S1045Slice
 from msglance.mri.evaluate import reconstruct_dataset, score_reconstructions
 from msglance.mri.masks import save_masks
@@ -265,10 +266,9 @@ def build_model(config: TrainConfig) -> ReconNet:
 
 
 def glance_grid(config: TrainConfig) -> int:
-    """The Global Glance grid side: ``config.glance_grid`` or ``round(96·size/256)`` (≥ 16)."""
-    if config.glance_grid > 0:
-        return config.glance_grid
-    return max(16, round(96 * config.size / 256))
+    """The Global Glance grid side: ``config.glance_grid`` or, for 0, ``round(96·size/256)``
+    (≥ 16), by :func:`msglance.glance_grid.glance_grid_for`."""
+    return glance_grid_for((config.size, config.size), config.glance_grid or None)[0]
 
 
 def build_loss(config: TrainConfig) -> nn.Module:
