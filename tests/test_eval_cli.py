@@ -318,3 +318,76 @@ def test_glance_grid_option_sets_the_grid(tmp_path):
     assert values["20"] == pytest.approx(float(expected), abs=1e-6)
     res = _invoke(ref_f, pred_f, "--glance-grid", "-3", "--out", tmp_path / "bad")
     assert res.exit_code == 1 and "--glance-grid" in res.output
+
+
+# ------------------------------------------------------------------ issue 11 item 5: masks
+
+
+@pytest.fixture()
+def brain_like(tmp_path):
+    """A (synthetic) volume, its noisy copy and a 3-D mask whose edge slices are empty."""
+    rng = np.random.default_rng(6)
+    vol = filters.gaussian(rng.random((32, 36, 8)), 2.0).astype(np.float32)
+    noisy = np.clip(vol + 0.02 * rng.standard_normal(vol.shape), 0, 1).astype(np.float32)
+    mask = np.zeros(vol.shape, np.float32)
+    mask[4:28, 6:30, 2:6] = 1  # slices 0, 1, 6, 7 empty (like a brain mask's edge slices)
+    for name, arr in (("ref", vol), ("pred", noisy), ("mask", mask)):
+        nib.save(nib.Nifti1Image(arr, np.eye(4)), tmp_path / f"{name}.nii.gz")
+    return tmp_path, vol, noisy
+
+
+@pytest.mark.parametrize("keep_going", [False, True])
+def test_3d_mask_with_empty_edge_slices_skips_them_and_keeps_every_valid_slice(brain_like, keep_going):
+    root, vol, noisy = brain_like
+    out = root / f"o{keep_going}"
+    res = _invoke(root / "ref.nii.gz", root / "pred.nii.gz", "--mask", root / "mask.nii.gz",
+                  "--metrics", "psnr", "--out", out, *(["--keep-going"] if keep_going else []))
+    assert res.exit_code == 0, res.output
+    assert "skipped 4 slice(s)" in res.output
+    rows = list(csv.DictReader((out / "per_item.csv").open()))
+    assert [r["item"] for r in rows] == [f"ref.nii.gz[{k}]" for k in range(2, 6)]
+    r, p = vol[4:28, 6:30, 3], noisy[4:28, 6:30, 3]
+    assert float(rows[1]["psnr"]) == pytest.approx(skm.peak_signal_noise_ratio(r, p, data_range=1), abs=1e-3)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["skipped_empty_mask"] == 4 and summary["ok"]
+    assert summary["skipped_items"] == [f"ref.nii.gz[{k}]" for k in (0, 1, 6, 7)]
+
+
+def test_a_bad_slice_does_not_drop_the_slices_after_it(brain_like):
+    root, vol, noisy = brain_like
+    noisy = noisy.copy()
+    noisy[0, 0, 3] = np.nan
+    nib.save(nib.Nifti1Image(noisy, np.eye(4)), root / "pred.nii.gz")
+    res = _invoke(root / "ref.nii.gz", root / "pred.nii.gz", "--metrics", "psnr", "--keep-going",
+                  "--out", root / "o")
+    assert res.exit_code == 1 and "ref.nii.gz[3]" in res.output
+    items = [r["item"] for r in csv.DictReader((root / "o" / "per_item.csv").open())]
+    assert items == [f"ref.nii.gz[{k}]" for k in range(8) if k != 3]
+
+
+def test_mask_empty_on_every_slice_is_an_error(brain_like):
+    root, _, _ = brain_like
+    nib.save(nib.Nifti1Image(np.zeros((32, 36, 8), np.float32), np.eye(4)), root / "mask.nii.gz")
+    res = _invoke(root / "ref.nii.gz", root / "pred.nii.gz", "--mask", root / "mask.nii.gz",
+                  "--metrics", "psnr", "--out", root / "o")
+    assert res.exit_code == 1 and "empty on every slice" in res.output
+
+
+def test_rgb_mask_png_counts_any_nonzero_channel(folders, tmp_path):
+    ref = folders / "good" / "ref" / "sub" / "camera.png"
+    pred = folders / "good" / "pred" / "sub" / "camera.png"
+    rgb = np.zeros((128, 128, 3), np.uint8)
+    rgb[20:60, 30:90, 0] = 255  # red region
+    rgb[60:100, 30:90, 2] = 40  # dim blue region: still inside
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    gray = (rgb.max(axis=-1) > 0).astype(np.uint8) * 255
+    Image.fromarray(gray).save(tmp_path / "gray.png")
+    values = []
+    for m in ("rgb.png", "gray.png"):
+        res = _invoke(ref, pred, "--mask", tmp_path / m, "--metrics", "psnr,ssim", "--out", tmp_path / f"o-{m}")
+        assert res.exit_code == 0, res.output
+        values.append(_row(tmp_path / f"o-{m}"))
+    assert values[0]["psnr"] == values[1]["psnr"] and values[0]["ssim"] == values[1]["ssim"]
+    r = np.asarray(Image.open(ref), dtype=float)[20:100, 30:90]
+    p = np.asarray(Image.open(pred), dtype=float)[20:100, 30:90]
+    assert float(values[0]["psnr"]) == pytest.approx(skm.peak_signal_noise_ratio(r, p, data_range=255), abs=1e-4)

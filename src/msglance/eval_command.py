@@ -130,6 +130,9 @@ def eval_command(
         path = rp.write_report(out, summary, plot, strips, command)
         console.print(f"report: {path}")
 
+    if result.skipped_empty_mask:
+        console.print(f"skipped {len(result.skipped_empty_mask)} slice(s) whose mask slice is empty",
+                      highlight=False)
     for name in result.unmatched_ref:
         console.print(f"[yellow]unmatched reference:[/yellow] {name} (no prediction)", highlight=False)
     for name in result.unmatched_pred:

@@ -23,8 +23,11 @@ Per item the pipeline is: read (:mod:`msglance.data.readers`) -> crop -> mask ->
   ``minmax``/``cminmax`` put data in [0, 1] so ``R = 1``; ``zscore``/``quantile`` data
   are unbounded, so ``R`` = the normalized target's ``max - min`` and no range check.
 * ``mask``: a file of the items' spatial shape (a 3-D mask is sliced along with a volume
-  judged slice by slice); both images are set to 0 outside the mask (values > 0 are
-  inside) and cropped to the mask's bounding box, so pixel metrics average over that box.
+  judged slice by slice; an RGB mask image counts a pixel as inside when any channel is
+  non-zero); both images are set to 0 outside the mask (values > 0 are inside) and cropped
+  to the mask's bounding box, so pixel metrics average over that box. Slices whose mask
+  slice is empty (the edge slices of a brain mask) are skipped and counted in the summary
+  (``skipped_empty_mask``); an empty mask for a whole image, or for every slice, is an error.
 * The global Glance terms draw random pixels; each item uses a generator seeded with
   ``seed`` so results are reproducible. Their grid follows the image
   (:func:`msglance.glance_grid.glance_grid_for`: ``96·side/256``, at least one 16x16
@@ -36,6 +39,7 @@ The library never prints; failures are collected as :class:`Failure` records.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -71,6 +75,7 @@ __all__ = [
     "match_pairs",
     "parse_crop",
     "parse_data_range",
+    "read_mask",
     "resolve_metrics",
     "summarize",
 ]
@@ -147,6 +152,7 @@ class EvalResult:
     unmatched_pred: list[str] = field(default_factory=list)
     pairs: list[Pair] = field(default_factory=list)
     mask: np.ndarray | None = None  # the mask file's array, as read once for every item
+    skipped_empty_mask: list[str] = field(default_factory=list)  # slices with an empty mask
 
     @property
     def ok(self) -> bool:
@@ -342,14 +348,30 @@ def _apply_mask(ref: np.ndarray, pred: np.ndarray, mask: np.ndarray, name: str):
     return ref, pred
 
 
-def iter_samples(
-    pair: Pair, config: EvalConfig, mask: np.ndarray | None = None
-) -> Iterator[Sample]:
-    """Read a pair and yield its items (one, or one per NIfTI slice), prepared.
+def read_mask(path: Path) -> np.ndarray:
+    """A mask file as ``float32`` (inside where > 0); an RGB mask image becomes 2-D, inside
+    where any channel is non-zero.
+
+    Raises:
+        UnreadableFileError: the file cannot be read.
+    """
+    arr, _ = _read(Path(path))
+    if file_kind(path) == "image" and arr.ndim == 3:
+        arr = (arr > 0).any(axis=-1).astype(np.float32)
+    return arr
+
+
+def _pair_items(
+    pair: Pair, config: EvalConfig, mask: np.ndarray | None
+) -> tuple[list[tuple[str, int | None, Callable[[], Sample]]], list[str]]:
+    """Read a pair: ``([(name, index, prepare)], skipped)``; ``prepare()`` builds that one
+    item's :class:`Sample` (its errors concern that item only); ``skipped`` names the slices
+    whose mask slice is empty.
 
     Raises:
         UnreadableFileError: a file cannot be read.
-        ValueError: the two files' shapes differ, or crop/mask do not fit.
+        ValueError: the files' shapes or storage differ, the data range contradicts them,
+            or the mask is empty on every slice.
     """
     (ref_arr, ref_scale), (pred_arr, pred_scale) = _read(pair.ref), _read(pair.pred)
     if ref_arr.shape != pred_arr.shape:
@@ -362,19 +384,44 @@ def iter_samples(
     auto_range = float(ref_arr.max()) if fixed_range is None else None
     refs = _to_items(ref_arr, is_volume, config.volume_mode)
     preds = _to_items(pred_arr, is_volume, config.volume_mode)
+    items: list[tuple[str, int | None, Callable[[], Sample]]] = []
+    skipped: list[str] = []
     for (index, r), (_, p) in zip(refs, preds):
         name = pair.name if index is None else f"{pair.name}[{index}]"
         item_mask = mask
         if mask is not None and index is not None and mask.ndim == 3:
             item_mask = mask[:, :, index]  # a 3-D mask for a volume judged slice by slice
-        yield _prepare(name, pair, index, r, p, config, item_mask, auto_range, fixed_range)
+            if not (item_mask > 0).any():
+                skipped.append(name)
+                continue
+        items.append((name, index, functools.partial(
+            _prepare, name, pair, index, r, p, config, item_mask, auto_range, fixed_range)))
+    if skipped and not items:
+        raise ValueError(f"{pair.name}: the mask is empty on every slice")
+    return items, skipped
+
+
+def iter_samples(
+    pair: Pair, config: EvalConfig, mask: np.ndarray | None = None
+) -> Iterator[Sample]:
+    """Read a pair and yield its items (one, or one per NIfTI slice), prepared; slices
+    whose mask slice is empty are left out.
+
+    Raises:
+        UnreadableFileError: a file cannot be read.
+        ValueError: the two files' shapes differ, or crop/mask do not fit.
+    """
+    items, _ = _pair_items(pair, config, mask)
+    for _, _, prepare in items:
+        yield prepare()
 
 
 def load_sample(pair: Pair, index: int | None, config: EvalConfig, mask: np.ndarray | None = None) -> Sample:
     """The one item ``index`` (slice) of a pair, as :func:`iter_samples` prepares it."""
-    for sample in iter_samples(pair, config, mask):
-        if sample.index == index:
-            return sample
+    items, _ = _pair_items(pair, config, mask)
+    for _, item_index, prepare in items:
+        if item_index == index:
+            return prepare()  # only this item: another item's error does not matter here
     raise ValueError(f"{pair.name} has no item {index}")
 
 
@@ -493,26 +540,36 @@ def evaluate(
     names = resolve_metrics(config.metrics)
     resolve_device(config.device)  # a bad or unavailable device fails here, before any reading
     pairs, only_ref, only_pred = match_pairs(Path(ref), Path(pred))
-    mask = _read(Path(config.mask))[0] if config.mask is not None else None
+    mask = read_mask(Path(config.mask)) if config.mask is not None else None
     result = EvalResult(config, unmatched_ref=only_ref, unmatched_pred=only_pred, pairs=pairs,
                         mask=mask)
     if not pairs:
         raise ValueError(f"no pairs: nothing in {ref} matches anything in {pred}")
     for done, pair in enumerate(pairs, start=1):
         try:
-            for sample in iter_samples(pair, config, mask):
-                values, failures = compute_sample(sample, names, config.seed, config.glance_grid)
-                if failures and not keep_going:
-                    raise ValueError(f"{failures[0].name}: {failures[0].message}")
-                result.failures.extend(failures)
-                result.items.append(ItemResult(
-                    sample.name, str(pair.ref), str(pair.pred), sample.data_range, values,
-                    sample.index,
-                ))
+            items, skipped = _pair_items(pair, config, mask)
         except (UnreadableFileError, ValueError) as exc:
             if not keep_going:
                 raise
             result.failures.append(Failure(pair.name, str(exc)))
+            items, skipped = [], []
+        result.skipped_empty_mask.extend(skipped)
+        for name, _, prepare in items:  # one bad item never drops the pair's other items
+            try:
+                sample = prepare()
+            except ValueError as exc:
+                if not keep_going:
+                    raise
+                result.failures.append(Failure(name, str(exc)))
+                continue
+            values, failures = compute_sample(sample, names, config.seed, config.glance_grid)
+            if failures and not keep_going:
+                raise ValueError(f"{failures[0].name}: {failures[0].message}")
+            result.failures.extend(failures)
+            result.items.append(ItemResult(
+                sample.name, str(pair.ref), str(pair.pred), sample.data_range, values,
+                sample.index,
+            ))
         if on_item is not None:
             on_item(pair.name, done, len(pairs))
     return result
@@ -547,6 +604,8 @@ def summarize(result: EvalResult) -> dict:
         "crop": list(cfg.crop) if cfg.crop else None,
         "mask": str(cfg.mask) if cfg.mask else None,
         "volume_mode": cfg.volume_mode,
+        "skipped_empty_mask": len(result.skipped_empty_mask),
+        "skipped_items": list(result.skipped_empty_mask),
         "glance_grid": (f"{cfg.glance_grid} (capped to each image)" if cfg.glance_grid else
                         "scaled with each image: 96·side/256, at least 16, at most every pixel"),
         "ok": result.ok,
