@@ -47,6 +47,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from msglance.atomic import atomic_write_bytes as _atomic_write_bytes
+from msglance.atomic import atomic_write_text as _atomic_write_text
 from msglance.device import resolve_device
 from msglance.glance_grid import glance_grid_for
 from msglance.mri.datasets import FastMRISlices, IXISlices, MNISlices, S1045Slice
@@ -280,19 +282,6 @@ def build_loss(config: TrainConfig) -> nn.Module:
 
 
 # --------------------------------------------------------------------------- files
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
