@@ -51,8 +51,6 @@ import torch
 from torch import Tensor
 
 from msglance import metrics
-from msglance.device import resolve_device
-from msglance.glance_grid import glance_grid_for
 from msglance.data.readers import (
     UnreadableFileError,
     file_kind,
@@ -60,6 +58,9 @@ from msglance.data.readers import (
     read_image_stored,
     read_nifti,
 )
+from msglance.device import resolve_device
+from msglance.glance_grid import glance_grid_for
+from msglance.validation import check_data_range
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -450,14 +451,14 @@ def _prepare(name, pair, index, r, p, config, mask, auto_range, fixed_range) -> 
     else:
         data_range, check = float(fixed_range), True
         for what, t in (("reference", ref), ("prediction", pred)):
-            lo, hi = float(t.min()), float(t.max())
-            if lo < -1e-6 * data_range or hi > data_range * (1 + 1e-6):
+            try:
+                check_data_range(t, data_range, f"{name}: the {what}")
+            except ValueError as exc:
                 raise ValueError(
-                    f"{name}: the {what} has values in [{lo:g}, {hi:g}], outside [0, data range "
-                    f"{data_range:g}]; the data range is the scale of the values as stored "
-                    "(255 for 8-bit files, 65535 for 16-bit, the raw range for NIfTI): pass "
-                    "--data-range with that scale, or auto"
-                )
+                    f"{exc} (the data range is the scale of the values as stored: 255 for "
+                    "8-bit files, 65535 for 16-bit, the raw range for NIfTI; set --data-range "
+                    "to it, or auto)"
+                ) from None
     return Sample(name, pair, index, ref, pred, data_range, check)
 
 

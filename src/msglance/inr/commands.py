@@ -89,8 +89,8 @@ def fit(
     """Fit a SIREN to one image; print the final PSNR/SSIM, write the fit and its PSNR curve."""
     from msglance.inr.figures import plot_psnr_curves, save_png
     from msglance.device import resolve_device
-    from msglance.inr.fit import check_fit_options, fit_siren
     from msglance.glance_grid import glance_grid_for
+    from msglance.inr.fit import check_fit_options, fit_siren
     from msglance.losses import parse
     from msglance.out_dir import prepare_out_dir
 
@@ -111,7 +111,7 @@ def fit(
     except ValueError as exc:
         raise cli_error(str(exc)) from None
     loss_fn = parse(loss, seed=seed, grid=grid_hw)
-    if grid_hw != (grid, grid):
+    if grid and grid_hw != (grid, grid):
         console.print(f"note: Global Glance grid {grid_hw[0]}x{grid_hw[1]} "
                       f"({h}x{w} pixels < {grid}x{grid})", highlight=False)
     spec = str(getattr(loss_fn, "spec", loss))
@@ -178,8 +178,8 @@ def study(
     """Fit every (image, loss, seed); write per-run CSV, a table, curves and a figure grid."""
     from msglance.data.embedded import available_datasets, load_dataset
     from msglance.device import resolve_device
-    from msglance.inr.fit import check_fit_options
     from msglance.glance_grid import glance_grid_for
+    from msglance.inr.fit import check_fit_options
     from msglance.inr.study import StudyEvent, canonical_specs, run_study
     from msglance.inr.summary import write_report
     from msglance.out_dir import prepare_out_dir
@@ -213,7 +213,7 @@ def study(
         grid_hw = min((glance_grid_for(s.image.shape[:2], grid) for s in samples), key=lambda g: g[0])
     except ValueError as exc:
         raise cli_error(str(exc)) from None
-    if grid_hw != (grid, grid):
+    if grid and grid_hw != (grid, grid):
         console.print(f"note: Global Glance grid {grid_hw[0]}x{grid_hw[1]} (images have fewer "
                       f"than {grid}x{grid} pixels)", highlight=False)
     label = dataset if dataset in available_datasets() else Path(dataset).name or dataset

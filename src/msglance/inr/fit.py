@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,12 +84,12 @@ def check_fit_options(steps: int = 500, lr: float = 1e-4, log_every: int = 10,
         ValueError: lr must be a finite number > 0, got -1
     """
     for name, value in (("steps", steps), ("log_every", log_every)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
     for name, value in (("lr", lr), ("clip", clip)):
         if value is None and name == "clip":
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
             math.isfinite(value) and value > 0
         ):
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
