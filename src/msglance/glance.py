@@ -87,7 +87,7 @@ from torch import Tensor, nn
 
 from msglance.chunking import chunked_row_sums
 from msglance.filters import box_filter, box_filter_adjoint
-from msglance.validation import check_pair, check_reduction, reduce
+from msglance.validation import check_pair, check_reduction, nan_where_nonfinite, reduce
 
 __all__ = [
     "AirPriorWarning",
@@ -128,9 +128,10 @@ class AirPriorWarning(UserWarning):
 
 
 def _safe_sqrt(v: Tensor) -> Tensor:
-    """``sqrt(max(v, 0))`` with a zero (not infinite) gradient where ``v <= 0``."""
+    """``sqrt(max(v, 0))`` with a zero (not infinite) gradient where ``v <= 0``; NaN stays NaN."""
     pos = v > 0
-    return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
+    low = torch.where(v.isnan(), v, torch.zeros_like(v))
+    return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), low)
 
 
 def _is_real_imag_pair(t: Tensor) -> bool:
@@ -622,7 +623,8 @@ def global_glance_index(
         mx = mx.clamp(0.0, 1.0) * 255.0
         my = my.clamp(0.0, 1.0) * 255.0
     values = _channel_means(mx, my, window, stride, padding, eps, parity).mean(dim=1)
-    return reduce(values, reduction).to(out_dtype)
+    # the draw may miss a bad pixel: an item holding NaN or inf scores NaN all the same
+    return reduce(nan_where_nonfinite(values, xr), reduction).to(out_dtype)
 
 
 def ms_glance_index(
