@@ -54,3 +54,28 @@ def test_unknown_attribute_raises_attribute_error():
 
 def test_version_comes_from_the_installed_metadata():
     assert msglance.__version__ == importlib.metadata.version("msglance")
+
+
+def test_python_dash_m_runs_the_command():
+    out = subprocess.run([sys.executable, "-m", "msglance", "--version"], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == f"msglance {msglance.__version__}"
+
+
+def test_figures_use_no_pyplot_and_leave_the_backend_alone(tmp_path):
+    png = tmp_path / "f.png"
+    code = (
+        "import sys, matplotlib; matplotlib.use('svg'); "
+        "from msglance.report import subplots, save_figure; "
+        "fig, axes = subplots(1, 2, figsize=(2, 1)); axes[0].plot([0, 1]); "
+        f"save_figure(fig, {str(png)!r}); "
+        "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)"
+    )
+    assert _run(code) == "svg False"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_package_is_typed():
+    from importlib.resources import files
+
+    assert files("msglance").joinpath("py.typed").is_file()

@@ -1,6 +1,6 @@
 """msglance.metrics: full-reference and no-reference image metrics with one registry.
 
-Functional metrics follow DESIGN.md §3: ``fn(x, y, data_range=..., reduction=...)``,
+Functional metrics follow docs/design.md §3: ``fn(x, y, data_range=..., reduction=...)``,
 explicit ``data_range``, ``ValueError`` naming the observed range for out-of-range inputs,
 fp16/bf16 computed in float32. Importing this package registers every built-in entry::
 

@@ -146,7 +146,7 @@ def effnet_distance(
 class EffNetDistance(nn.Module):
     """Module form of :func:`effnet_distance`, for use as a loss term.
 
-    Defaults to ``check_range=False`` (losses accept any real values, DESIGN.md §3); the
+    Defaults to ``check_range=False`` (losses accept any real values, docs/design.md §3); the
     backbone is shared and frozen, so this module has no parameters of its own.
     """
 
