@@ -95,6 +95,10 @@ from msglance.eval_command import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
 
+from msglance.metrics_command import metrics_command  # noqa: E402
+
+app.command("metrics")(metrics_command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()

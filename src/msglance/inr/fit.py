@@ -1,4 +1,4 @@
-"""Fit a SIREN to one image with any loss (DESIGN.md section 6 protocol)."""
+"""Fit a SIREN to one image with any loss (docs/design.md §4 protocol)."""
 
 from __future__ import annotations
 

