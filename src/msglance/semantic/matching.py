@@ -62,6 +62,7 @@ __all__ = [
     "UPDATES",
     "SeSSResult",
     "base_similarity",
+    "cosine_matrix",
     "sess_from_similarities",
 ]
 
@@ -135,11 +136,29 @@ def base_similarity(
             raise ValueError(f"{name} must have shape ({f.shape[0]}, 2), got {c.shape}")
     if not 0.0 <= theta <= 1.0:
         raise ValueError(f"theta must be in [0, 1], got {theta}")
-    n1 = f1 / np.maximum(np.linalg.norm(f1, axis=1, keepdims=True), 1e-12)
-    n2 = f2 / np.maximum(np.linalg.norm(f2, axis=1, keepdims=True), 1e-12)
-    cos = n1 @ n2.T
+    cos = cosine_matrix(f1, f2)
     d2 = ((c1[:, None, :] - c2[None, :, :]) ** 2).sum(axis=-1)
     return (1.0 - theta) * cos + theta * (1.0 - 0.5 * d2)
+
+
+def cosine_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarities of the rows of ``a`` ``(n, d)`` and ``b`` ``(m, d)``, float64.
+
+    Clipped to [-1, 1]; values within 1e-12 of 1 are set to 1, so that identical vectors give
+    exactly 1 despite the rounding of the normalisation (zero rows give 0).
+
+    Examples:
+        >>> import numpy as np
+        >>> cosine_matrix(np.array([[3.0, 4.0]]), np.array([[3.0, 4.0], [-4.0, 3.0]])).round(12).tolist()
+        [[1.0, -0.0]]
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    na = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-300)
+    nb = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-300)
+    cos = np.clip(na @ nb.T, -1.0, 1.0)
+    cos[cos > 1.0 - 1e-12] = 1.0
+    return cos
 
 
 def sess_from_similarities(
