@@ -69,3 +69,31 @@ def test_bad_update_option_is_one_line(photos):
     res = runner.invoke(app, ["sess", str(photos / "cat.png"), str(photos / "cat.png"),
                               "--update", "gauss"])
     assert res.exit_code == 1 and "update must be one of" in res.output
+
+
+def test_eval_with_sess_saves_graphs_and_draws_the_worst(photos, tmp_path):
+    ref, pred = tmp_path / "ref", tmp_path / "pred"
+    ref.mkdir()
+    pred.mkdir()
+    (ref / "cat.png").write_bytes((photos / "cat.png").read_bytes())
+    (pred / "cat.png").write_bytes((photos / "flip.png").read_bytes())
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["eval", str(ref), str(pred), "--metrics", "psnr,sess", "--out",
+                              str(out), "--report", "--save-graphs", "--worst", "1"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((out / "summary.json").read_text())
+    value = summary["metrics"]["sess"]["mean"]
+    assert 0 < value < 1
+    g_ref = read_scene_graph(out / "graphs" / "cat.ref.graph.json")
+    g_pred = read_scene_graph(out / "graphs" / "cat.pred.graph.json")
+    from msglance.semantic.score import sess_graphs
+
+    assert sess_graphs(g_ref, g_pred).score == pytest.approx(value, abs=1e-6)
+    assert (out / "worst" / "00_graphs.png").stat().st_size > 1000
+    assert "00_graphs.png" in (out / "report.md").read_text()
+
+
+def test_save_graphs_needs_sess(photos, tmp_path):
+    res = runner.invoke(app, ["eval", str(photos / "cat.png"), str(photos / "flip.png"),
+                              "--metrics", "psnr", "--save-graphs", "--out", str(tmp_path)])
+    assert res.exit_code == 1 and "--save-graphs needs sess" in res.output

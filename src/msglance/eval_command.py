@@ -41,6 +41,7 @@ def eval_command(
     worst: int = typer.Option(4, "--worst", help="Worst items shown in the report."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Skip bad files/items and list them."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random Global Glance sampling."),
+    save_graphs: bool = typer.Option(False, "--save-graphs", help="With sess: write each image's scene graph JSON to OUT/graphs."),
 ) -> None:
     """Compare predictions with references and summarise every metric."""
     from msglance import evaluate as ev
@@ -70,6 +71,8 @@ def eval_command(
             volume_mode=volume,
             seed=seed,
         )
+        if save_graphs and "sess" not in config.metrics:
+            raise ValueError("--save-graphs needs sess in --metrics")
     except (ValueError, KeyError) as exc:
         fail(str(exc))
 
@@ -118,9 +121,27 @@ def eval_command(
                 sample.data_range,
             )
             strips.append((item.name, key, item.values[key], png))
+        if "sess" in names:
+            from msglance.semantic.item_graphs import plot_item_graphs
+
+            for i, item in enumerate(rp.worst_items(result.items, "sess", True, worst)):
+                sample = ev.load_sample(pairs[item.ref], item.index, config, result.mask)
+                png = plot_item_graphs(out / "worst" / f"{i:02d}_graphs.png", item.name,
+                                       sample.ref[0], sample.pred[0], sample.data_range)
+                strips.append((item.name, "sess (scene graphs)", item.values["sess"], png))
         command = "msglance eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
         path = rp.write_report(out, summary, plot, strips, command)
         console.print(f"report: {path}")
+
+    if save_graphs:
+        from msglance.semantic.item_graphs import write_item_graphs
+
+        pairs = {str(p.ref): p for p in result.pairs}
+        for item in result.items:
+            sample = ev.load_sample(pairs[item.ref], item.index, config, result.mask)
+            write_item_graphs(out / "graphs", item.name, sample.ref[0], sample.pred[0],
+                              sample.data_range)
+        console.print(f"scene graphs: {out / 'graphs'}", highlight=False)
 
     for name in result.unmatched_ref:
         console.print(f"[yellow]unmatched reference:[/yellow] {name} (no prediction)", highlight=False)

@@ -16,6 +16,8 @@ then :func:`~msglance.semantic.matching.sess_from_similarities`.
 from __future__ import annotations
 
 import functools
+import hashlib
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -46,9 +48,11 @@ __all__ = [
     "FEATURES",
     "default_generator",
     "graph_importance",
+    "image_graph",
     "sess",
     "sess_graphs",
     "sess_index",
+    "tensor_graphs",
 ]
 
 FEATURES = ("auto", "embedding", "label")
@@ -200,7 +204,38 @@ def sess_index(
         check_data_range(y, data_range, "y")
     values = []
     for xi, yi in zip(x, y):
-        a = (xi.detach().float().cpu() / data_range).clamp(0, 1).permute(1, 2, 0).numpy()
-        b = (yi.detach().float().cpu() / data_range).clamp(0, 1).permute(1, 2, 0).numpy()
-        values.append(sess(b, a).score)
+        gx, gy = tensor_graphs(xi, yi, data_range)
+        values.append(sess_graphs(gy, gx).score)
     return reduce(torch.tensor(values, dtype=torch.float64), reduction).to(x.dtype)
+
+
+_GRAPH_CACHE: OrderedDict[tuple, SceneGraph] = OrderedDict()
+_GRAPH_CACHE_SIZE = 64
+
+
+def image_graph(image: np.ndarray, device: str = "cpu") -> SceneGraph:
+    """The :func:`default_generator` graph of an RGB image in [0, 1], cached by content.
+
+    The last 64 graphs are kept (keyed by a hash of the pixels), so that e.g.
+    ``msglance eval --save-graphs`` writes the graphs the scores were computed from without
+    building them twice.
+    """
+    img = check_rgb_image(image)
+    key = (hashlib.sha1(img.tobytes()).hexdigest(), img.shape, device)
+    if key in _GRAPH_CACHE:
+        _GRAPH_CACHE.move_to_end(key)
+        return _GRAPH_CACHE[key]
+    graph = default_generator(device)(img)
+    _GRAPH_CACHE[key] = graph
+    while len(_GRAPH_CACHE) > _GRAPH_CACHE_SIZE:
+        _GRAPH_CACHE.popitem(last=False)
+    return graph
+
+
+def tensor_graphs(x: Tensor, y: Tensor, data_range: float = 1.0) -> tuple[SceneGraph, SceneGraph]:
+    """Graphs of two ``(C, H, W)`` images (``C`` 1 or 3) scaled by ``data_range`` to [0, 1]."""
+    out = []
+    for t in (x, y):
+        a = (t.detach().float().cpu() / data_range).clamp(0, 1).permute(1, 2, 0).numpy()
+        out.append(image_graph(a, str(t.device) if t.device.type != "cpu" else "cpu"))
+    return out[0], out[1]
