@@ -99,6 +99,10 @@ from msglance.metrics_command import metrics_command  # noqa: E402
 
 app.command("metrics")(metrics_command)
 
+from msglance.semantic_command import sess_command  # noqa: E402
+
+app.command("sess")(sess_command)
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -186,13 +186,23 @@ class EfficientNetLite0(nn.Module):
                 out[i] = h
         return [out[b] for b in blocks]
 
-    def forward(self, x: Tensor) -> Tensor:
+    def pooled_features(self, x: Tensor) -> Tensor:
+        """The 1280-channel head activations averaged over space, ``(B, 1280)``.
+
+        This is the input of the classifier: ``forward(x) == _fc(pooled_features(x))``.
+        """
         h = F.relu6(self._bn0(self._conv_stem(x)))
         for block in self._blocks:
             h = block(h)
         h = F.relu6(self._bn1(self._conv_head(h)))
-        h = h.mean(dim=(-2, -1))
-        return self._fc(h)
+        return h.mean(dim=(-2, -1))
+
+    def classify(self, pooled: Tensor) -> Tensor:
+        """ImageNet logits ``(B, 1000)`` from :meth:`pooled_features`."""
+        return self._fc(pooled)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classify(self.pooled_features(x))
 
 
 def weights_path() -> Path:
