@@ -496,12 +496,13 @@ def sample_positions(
         position_weights: optional non-negative, finite map of sampling weights, shape
             ``(B, 1, *spatial)``, ``(B, *spatial)`` or ``spatial`` (``B`` may be 1: one map
             for all items), e.g. a patch ranker's scores upsampled to pixels. Only positions
-            with ``w > 0`` (and, with ``delta``, target ``> delta``; the air prior is dropped
-            for an item where it leaves no positive weight, with a warning) are eligible. Items with fewer
-            eligible positions than ``count`` (and every item with ``replacement=True``) are
-            drawn with replacement, position ``i`` with probability ``w_i / sum_j w_j`` over
-            the eligible ones, with an :class:`AirPriorWarning` (none for ``replacement``).
-            The weights are detached (no gradient flows into them).
+            with ``w > 0`` (and, with ``delta``, target ``> delta``; for an item where the
+            air prior leaves no positive weight, it is dropped, with a warning) are
+            eligible. Items with fewer eligible positions than ``count`` (and every item
+            with ``replacement=True``) are drawn with replacement, position ``i`` with
+            probability ``w_i / sum_j w_j`` over the eligible ones, with an
+            :class:`AirPriorWarning` (none for ``replacement``). The weights are detached
+            (no gradient flows into them).
 
     Returns:
         ``(B, count)`` int64 indices into the flattened spatial dimensions.

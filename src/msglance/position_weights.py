@@ -237,7 +237,9 @@ class WeightSource:
     @property
     def label(self) -> str:
         """``spec`` and, for the per-patch sources, the patch size (recorded by studies)."""
-        return self.spec if self.patch is None else f"{self.spec} ({self.patch}x{self.patch} patches)"
+        if self.patch is None:
+            return self.spec
+        return f"{self.spec} ({self.patch}x{self.patch} patches)"
 
     def __call__(self, image: Tensor) -> Tensor:
         weights = torch.as_tensor(self.build(image)).detach().to(torch.float64)
