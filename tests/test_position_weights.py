@@ -99,12 +99,17 @@ def test_ltrp_source_is_pluggable(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="need a ranker checkpoint"):
         weight_source("ltrp")
 
-    class FakeRanker:  # the interface: from_checkpoint(path).rank(images) -> (N, L)
+    seen = []
+
+    class FakeRanker:  # msglance.ranking's interface: from_checkpoint(path).rank(images)
+        config = types.SimpleNamespace(image_size=8, channels=1)
+
         @classmethod
         def from_checkpoint(cls, path):
             return cls()
 
         def rank(self, images):
+            seen.append(tuple(images.shape))
             return torch.arange(16.0).view(1, 16).expand(images.shape[0], 16)
 
     fake = types.ModuleType("msglance.ranking")
@@ -115,6 +120,7 @@ def test_ltrp_source_is_pluggable(tmp_path, monkeypatch):
     w = weight_source(f"ltrp:{ckpt}")(torch.rand(3, 32, 32))
     expected = spread_patch_scores((torch.arange(16.0) - 15).exp().view(4, 4), 8)
     assert torch.allclose(w, (expected / expected.mean()).float())
+    assert seen == [(1, 1, 8, 8)]  # resized to the ranker's size, RGB averaged to gray
     with pytest.raises(ValueError, match="16 patch scores do not tile"):
         weight_source(f"ltrp:{ckpt}")(torch.rand(3, 30, 30))
 

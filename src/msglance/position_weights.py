@@ -14,8 +14,9 @@ non-negative ``(H, W)`` map. This module builds such maps from an image, by name
     the last row/column): where the edges are.
 ``ltrp:CKPT``
     the patch scores ``s`` of an LTRP ranker checkpoint
-    (``msglance.ranking.PatchRanker.from_checkpoint(CKPT).rank(images) -> (N, L)``), as
-    weights :math:`w = e^{s - \max s}`: the Plackett-Luce weights its ListMLE loss fits, so
+    (``msglance.ranking.PatchRanker.from_checkpoint(CKPT).rank(images) -> (N, L)``; the
+    image is first area-resized to the ranker's ``config.image_size`` and averaged to / repeated
+    into its ``config.channels``), each patch's score spread over its pixels, as weights :math:`w = e^{s - \max s}`: the Plackett-Luce weights its ListMLE loss fits, so
     weighted sampling without replacement draws patches in the ranker's own model of the
     order. Needs :mod:`msglance.ranking`; until that package is installed this source says
     so in one line.
@@ -150,10 +151,23 @@ def _ltrp_source(arg: str, patch: int) -> WeightMap:
     if not Path(arg).is_file():
         raise ValueError(f"ltrp:{arg}: no such checkpoint file")
     ranker = PatchRanker.from_checkpoint(arg)
+    config = getattr(ranker, "config", None)
+    size, channels = getattr(config, "image_size", None), getattr(config, "channels", None)
 
     def ranked(image: Tensor) -> Tensor:
+        x = image.unsqueeze(0).float()
+        if channels is not None and x.shape[1] != channels:
+            if channels == 1:
+                x = x.mean(dim=1, keepdim=True)
+            elif x.shape[1] == 1:
+                x = x.expand(1, channels, *x.shape[2:])
+            else:
+                raise ValueError(f"ltrp:{arg}: the ranker takes {channels} channels, the "
+                                 f"image has {x.shape[1]}")
+        if size is not None and tuple(x.shape[2:]) != (size, size):
+            x = F.interpolate(x, size=(size, size), mode="area")
         with torch.no_grad():
-            scores = torch.as_tensor(ranker.rank(image.unsqueeze(0)))[0].double()
+            scores = torch.as_tensor(ranker.rank(x))[0].double()
         side = math.isqrt(scores.numel())
         h, w = image.shape[1:]
         if side * side != scores.numel() or h % side or w % side or h // side != w // side:
