@@ -1,0 +1,23 @@
+"""LTRP: learning to rank image patches without labels (Luo et al., CVPR 2024), offline.
+
+A frozen masked autoencoder (:mod:`~msglance.ranking.mae`) says how much its reconstruction
+changes when one visible patch is removed (:mod:`~msglance.ranking.pseudo_labels`); a small
+ViT ranker (:mod:`~msglance.ranking.ranker`) learns those scores with a learning-to-rank loss
+(:mod:`~msglance.ranking.losses`) and, at inference, scores every patch of a full image so that
+the top ``k`` are kept (:mod:`~msglance.ranking.selectors`).
+"""
+
+from msglance.ranking.mae import MAEConfig, MaskedAutoencoder, random_masking, visible_count
+from msglance.ranking.patches import patchify, unpatchify
+from msglance.ranking.pseudo_labels import PseudoScores, pseudo_scores
+
+__all__ = [
+    "MAEConfig",
+    "MaskedAutoencoder",
+    "PseudoScores",
+    "patchify",
+    "pseudo_scores",
+    "random_masking",
+    "unpatchify",
+    "visible_count",
+]
