@@ -7,6 +7,16 @@ ViT ranker (:mod:`~msglance.ranking.ranker`) learns those scores with a learning
 the top ``k`` are kept (:mod:`~msglance.ranking.selectors`).
 """
 
+from msglance.ranking.losses import (
+    RankingLoss,
+    focused_rank_loss,
+    listmle_loss,
+    listnet_loss,
+    pointwise_mse_loss,
+    ranking_loss,
+    ranknet_loss,
+    sublist_listmle_loss,
+)
 from msglance.ranking.mae import MAEConfig, MaskedAutoencoder, random_masking, visible_count
 from msglance.ranking.patches import patchify, unpatchify
 from msglance.ranking.pseudo_labels import PseudoScores, pseudo_scores
@@ -15,6 +25,14 @@ __all__ = [
     "MAEConfig",
     "MaskedAutoencoder",
     "PseudoScores",
+    "RankingLoss",
+    "focused_rank_loss",
+    "listmle_loss",
+    "listnet_loss",
+    "pointwise_mse_loss",
+    "ranking_loss",
+    "ranknet_loss",
+    "sublist_listmle_loss",
     "patchify",
     "pseudo_scores",
     "random_masking",
