@@ -7,6 +7,7 @@ ViT ranker (:mod:`~msglance.ranking.ranker`) learns those scores with a learning
 the top ``k`` are kept (:mod:`~msglance.ranking.selectors`).
 """
 
+from msglance.ranking.classifier import ClassifierConfig, TokenClassifier
 from msglance.ranking.losses import (
     RankingLoss,
     focused_rank_loss,
@@ -20,8 +21,17 @@ from msglance.ranking.losses import (
 from msglance.ranking.mae import MAEConfig, MaskedAutoencoder, random_masking, visible_count
 from msglance.ranking.patches import patchify, unpatchify
 from msglance.ranking.pseudo_labels import PseudoScores, pseudo_scores
+from msglance.ranking.ranker import PatchRanker, RankerConfig
+from msglance.ranking.selectors import METHODS, patch_scores, select
 
 __all__ = [
+    "METHODS",
+    "ClassifierConfig",
+    "PatchRanker",
+    "RankerConfig",
+    "TokenClassifier",
+    "patch_scores",
+    "select",
     "MAEConfig",
     "MaskedAutoencoder",
     "PseudoScores",
