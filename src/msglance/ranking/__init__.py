@@ -23,6 +23,7 @@ from msglance.ranking.patches import patchify, unpatchify
 from msglance.ranking.pseudo_labels import PseudoScores, pseudo_scores
 from msglance.ranking.ranker import PatchRanker, RankerConfig
 from msglance.ranking.selectors import METHODS, patch_scores, select
+from msglance.ranking.training import TrainResult, train_classifier, train_mae, train_ranker
 
 __all__ = [
     "METHODS",
@@ -30,6 +31,10 @@ __all__ = [
     "PatchRanker",
     "RankerConfig",
     "TokenClassifier",
+    "TrainResult",
+    "train_classifier",
+    "train_mae",
+    "train_ranker",
     "patch_scores",
     "select",
     "MAEConfig",
