@@ -18,11 +18,13 @@ mask): the reference LTRP code's cheap "removal" of a patch.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
 
+from msglance.ranking.checkpoint import read_checkpoint
 from msglance.ranking.patches import check_grid, patchify
 from msglance.ranking.vit import Block, PatchEmbed, gather_tokens, sincos_position_embedding
 
@@ -180,3 +182,13 @@ class MaskedAutoencoder(nn.Module):
     def config_dict(self) -> dict:
         """The :class:`MAEConfig` as a dict (for checkpoints)."""
         return asdict(self.config)
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+    ) -> MaskedAutoencoder:
+        """An MAE from a checkpoint of :func:`~msglance.ranking.training.train_mae` (eval mode)."""
+        payload = read_checkpoint(path, "mae", map_location)
+        model = cls(MAEConfig(**payload["model_config"]))
+        model.load_state_dict(payload["model"])
+        return model.eval()
