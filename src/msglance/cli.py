@@ -91,6 +91,10 @@ from msglance.inr.commands import app as inr_app  # noqa: E402
 
 app.add_typer(inr_app, name="inr")
 
+from msglance.ranking.commands import app as ltrp_app  # noqa: E402
+
+app.add_typer(ltrp_app, name="ltrp")
+
 from msglance.eval_command import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
