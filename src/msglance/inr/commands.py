@@ -139,12 +139,6 @@ def fit(
                       f"({h}x{w} pixels < {grid}x{grid})", highlight=False)
     spec = str(getattr(loss_fn, "spec", loss))
     sampling = "" if source is None else f", Global Glance weighted by {source.label}"
-    try:
-        dev = resolve_device(device)
-        prepare_out_dir(out, "--out")
-        sample, where = _find_image(image, size)
-        h, w = sample.image.shape[:2]
-    sampling = "" if source is None else f", Global Glance weighted by {source.label}"
     console.print(f"SIREN fit of {sample.name} ({where}) {size}x{size}, loss {spec!r}, "
                   f"{steps} steps, seed {seed}, device {dev}{sampling}", highlight=False)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -253,6 +247,7 @@ def study(
         console.print(f"note: Global Glance grid {grid_hw[0]}x{grid_hw[1]} (images have fewer "
                       f"than {grid}x{grid} pixels)", highlight=False)
     label = dataset if dataset in available_datasets() else Path(dataset).name or dataset
+    sampling = "" if source is None else f", Global Glance weighted by {source.label}"
     console.print(
         f"INR study: {len(samples)} images of {label!r} at {size}x{size}, {len(specs)} losses, "
         f"{seeds} seeds, {steps} steps, device {dev}{sampling}, out {os.fspath(out)}",
