@@ -39,7 +39,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from msglance.inr.fit import resolve_device
+from msglance.device import resolve_device
 from msglance.mri.train import (
     DistContext,
     init_distributed,
@@ -130,9 +130,7 @@ def fit(
 
 
 def _fit(model, kind, tensors, batch_loss, settings, out, resume, progress, ctx: DistContext):
-    device = resolve_device(str(settings["device"]))
-    if device.type == "cuda" and ctx.active and device.index is None:
-        device = torch.device("cuda", ctx.local_rank)
+    device = resolve_device(str(settings["device"]), ctx.local_rank if ctx.active else None)
     out_dir = Path(out) if out is not None else None
     last = out_dir / "last.pt" if out_dir is not None else None
     model = model.to(device)
