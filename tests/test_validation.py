@@ -186,3 +186,17 @@ def test_absurd_work_is_refused_before_allocating_with_the_estimate():
 def test_no_reference_measures_reject_an_empty_batch(name):
     with pytest.raises(ValueError, match="empty"):
         metrics.get(name).fn(torch.rand(0, 1, 16, 16))
+
+
+def test_effnet_distance_of_an_infinite_prediction_is_not_finite():
+    """A bad last pixel never reaches the features (the stride-2 stem with TensorFlow SAME
+    padding skips it), and ReLU6 clips inf: the network alone returned a finite distance
+    (found by tests/test_contract.py)."""
+    if "effnet_distance" not in metrics.available():
+        pytest.skip("effnet_distance unavailable")
+    g = torch.Generator().manual_seed(14)
+    y = torch.rand(2, 3, 64, 64, generator=g)
+    x = torch.rand(2, 3, 64, 64, generator=g)
+    x[0, 2, 63, 63] = float("inf")
+    value = metrics.get("effnet_distance").fn(x, y, reduction="none", check_range=False)
+    assert not bool(torch.isfinite(value[0])) and bool(torch.isfinite(value[1]))
