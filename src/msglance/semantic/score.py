@@ -237,5 +237,5 @@ def tensor_graphs(x: Tensor, y: Tensor, data_range: float = 1.0) -> tuple[SceneG
     out = []
     for t in (x, y):
         a = (t.detach().float().cpu() / data_range).clamp(0, 1).permute(1, 2, 0).numpy()
-        out.append(image_graph(a, str(t.device) if t.device.type != "cpu" else "cpu"))
+        out.append(image_graph(a, str(t.device)))
     return out[0], out[1]
