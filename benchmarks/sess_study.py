@@ -31,6 +31,7 @@ import io
 import os
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -298,8 +299,8 @@ def _write_markdown(path, names, spearman, family4, family4_rows, undecodable, c
         "",
         "Command (repository root):",
         "",
-        "    OMP_NUM_THREADS=1 nice -n 5 flock /tmp/msglance-heavy.lock \\",
-        "        .venv/bin/python benchmarks/sess_study.py",
+        f"    OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} .venv/bin/python "
+        + " ".join(["benchmarks/sess_study.py"] + sys.argv[1:]),
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs "
         f"(shared with other jobs), 1 torch thread; commit {commit}; run time {elapsed / 60:.1f} min.",

@@ -128,8 +128,8 @@ def sess_graphs(
         k0 = base_similarity(f1, f2, graph1.centroids(), graph2.centroids(), theta)
     else:
         k0 = np.zeros((n1, n2))
-    vocabulary = list(dict.fromkeys(graph1.predicates + graph2.predicates)) or ["-"]
-    rho = text_similarity(vocabulary)
+    vocabulary = list(dict.fromkeys(graph1.predicates + graph2.predicates))
+    rho = text_similarity(vocabulary) if vocabulary else np.ones((1, 1))  # (no edge: unused)
     glob = None
     if graph1.global_embedding is not None and graph2.global_embedding is not None:
         a, b = graph1.global_embedding, graph2.global_embedding
