@@ -209,6 +209,7 @@ def study_command(
     ranker_epochs: int = typer.Option(15, help="Epochs of each ranker."),
     classifier_epochs: int = typer.Option(15, help="Epochs of each classifier."),
     eval_images: int = typer.Option(128, help="Held-out images used by A and B."),
+    train_limit: int = typer.Option(0, help="At most this many training images per data set (0 = all)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, ..."),
     resume: bool = typer.Option(False, "--resume", help="Skip units already in OUT/per_run.csv."),
 ) -> None:
@@ -222,7 +223,7 @@ def study_command(
                              seeds=seeds, keeps=tuple(float(k) for k in _csv_list(keeps)),
                              headline_keep=headline_keep, mae_epochs=mae_epochs,
                              ranker_epochs=ranker_epochs, classifier_epochs=classifier_epochs,
-                             eval_images=eval_images, device=device)
+                             eval_images=eval_images, train_limit=train_limit, device=device)
         config.validate()
     except ValueError as exc:
         raise _fail(exc) from None

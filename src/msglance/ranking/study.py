@@ -91,6 +91,8 @@ class StudyConfig:
     lr: float = 1e-3
     mask_ratio: float = 0.75
     eval_images: int = 128
+    #: use at most this many (evenly spaced) training images per data set; 0 = all
+    train_limit: int = 0
     device: str = "auto"
 
     def validate(self) -> None:
@@ -111,6 +113,8 @@ class StudyConfig:
         for name in ("mae_epochs", "ranker_epochs", "classifier_epochs", "batch_size", "eval_images"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.train_limit < 0:
+            raise ValueError(f"train_limit must be >= 0, got {self.train_limit}")
 
 
 @dataclass
@@ -416,8 +420,9 @@ def run_study(
                               "continue it or choose another output folder")
     if resume and cfg_path.is_file():
         old = json.loads(cfg_path.read_text())
-        diffs = [k for k in sorted(set(old) | set(saved_json))
-                 if k not in ("seeds", "evaluations", "datasets", "selectors") and old.get(k) != saved_json.get(k)]
+        diffs = [k for k in sorted(old)  # keys of older versions only
+                 if k not in ("seeds", "evaluations", "datasets", "selectors")
+                 and old[k] != saved_json.get(k)]
         if diffs:
             raise ValueError(f"cannot resume {out}: the study config differs in {', '.join(diffs)}")
     out.mkdir(parents=True, exist_ok=True)
@@ -440,7 +445,10 @@ def run_study(
             emit(StudyEvent("skip", f"{ev} {ds} {method} {keep:g} seed {seed}", count, total))
             continue
         if ds not in splits:
-            splits[ds] = load_split(ds, 32, 0)
+            tr, te = load_split(ds, 32, 0)
+            if config.train_limit:  # evenly spaced, so every class stays in
+                tr = tr.subset(torch.linspace(0, len(tr) - 1, min(config.train_limit, len(tr))).long())
+            splits[ds] = (tr, te)
         train, test = splits[ds]
         if (ds, seed) not in sides:
             side_data, side_labels = train, train.labels

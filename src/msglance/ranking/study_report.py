@@ -142,13 +142,21 @@ def markdown_tables(rows: list[dict[str, Any]], headline_keep: float = 0.125,
     return "\n".join(parts)
 
 
-def write_report(out: str | os.PathLike[str], headline_keep: float = 0.125,
-                 seen_classes: int = 5, title: str = "") -> str:
-    """Write ``OUT/summary.md`` and the figures; return the Markdown."""
+def write_report(out: str | os.PathLike[str], headline_keep: float | None = None,
+                 seen_classes: int | None = None, title: str = "") -> str:
+    """Write ``OUT/summary.md`` and the figures; return the Markdown.
+
+    ``headline_keep`` and ``seen_classes`` default to the study's (``OUT/config.json``).
+    """
+    import json
+
     from msglance.mri.train import atomic_write_text
     from msglance.ranking.figures import plot_seen_unseen
 
     out = Path(out)
+    saved = json.loads((out / "config.json").read_text()) if (out / "config.json").is_file() else {}
+    headline_keep = float(saved.get("headline_keep", 0.125) if headline_keep is None else headline_keep)
+    seen_classes = int(saved.get("seen_classes", 5) if seen_classes is None else seen_classes)
     rows = read_rows(out)
     text = (f"## {title}\n\n" if title else "") + markdown_tables(rows, headline_keep, seen_classes)
     s = summarize(rows)
