@@ -23,6 +23,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from msglance.ranking.selectors import METHODS
+
 __all__ = ["app"]
 
 app = typer.Typer(
@@ -200,8 +202,7 @@ def study_command(
     out: Path = typer.Option(Path("ltrp-study"), help="Output folder."),
     datasets: str = typer.Option("digits,lfw,natural", help="Comma-separated: digits, lfw, natural."),
     evaluations: str = typer.Option("A,B,C,D,E", help="Comma-separated evaluations A-E."),
-    selectors: str = typer.Option(",".join(__import__("msglance.ranking.selectors", fromlist=["METHODS"]).METHODS),
-                                  help="Comma-separated selectors."),
+    selectors: str = typer.Option(",".join(METHODS), help="Comma-separated selectors."),
     seeds: int = typer.Option(3, help="Seeds 0 .. N-1."),
     keeps: str = typer.Option("0.125,0.25,0.5", help="Keep ratios of B, C and E."),
     headline_keep: float = typer.Option(0.125, help="Keep ratio of D (and A's NDCG@k)."),
