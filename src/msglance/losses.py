@@ -14,11 +14,12 @@ ssim       ssim                  1 - SSIM
 ms_ssim    ms_ssim               1 - MS-SSIM
 global     glance_global         1 - Global Glance index
 local      glance_local          1 - Local Glance index
-msglance   ms_glance             (1 - GI_global) + (1 - GI_local)
+msglance   ms_glance             1 - MS-Glance = ((1-GI_global) + (1-GI_local))/2
 effnet     effnet_distance       EfficientNet-Lite0 feature distance
 ========== ===================== =========================================
 
-Any other registry entry with a ``loss_factory`` can be named directly. Keyword options
+Every term is ``1 - metric`` for a similarity and the metric itself for an error or a
+distance. Any other registry entry with a ``loss_factory`` can be named directly. Keyword options
 given to :func:`parse` (e.g. ``seed=0``, ``delta=0.01``) are forwarded to each term whose
 factory accepts them, so ``parse("l1 + 0.01*global + 0.01*local", delta=0.01)`` applies the
 air prior to the global term only.

@@ -1,9 +1,20 @@
-"""Tables (Markdown, CSV, JSON) and figures (matplotlib, Agg backend) for evaluations.
+"""Tables (Markdown, CSV, JSON) and figures (matplotlib) for evaluations.
 
 Used by ``msglance eval``: :func:`write_per_item_csv`, :func:`write_summary_json`,
 :func:`summary_markdown`, :func:`plot_metrics` (one panel per metric: every item's value,
 with the mean) and :func:`plot_item_strip` (reference | prediction | absolute error map),
 and :func:`write_report` which ties them into ``report.md``.
+
+Figures are ``matplotlib.figure.Figure`` objects made by :func:`subplots` and written by
+:func:`save_figure`: no pyplot state and no global backend change, so importing or using
+msglance in a notebook leaves the notebook's backend alone.
+
+Examples:
+    >>> from msglance.report import arrow, format_mean_std
+    >>> arrow(True), arrow(False)
+    ('↑', '↓')
+    >>> format_mean_std({"mean": 0.91234, "std": 0.01})
+    '0.9123 ± 0.0100'
 """
 
 from __future__ import annotations
@@ -12,15 +23,14 @@ import csv
 import json
 import math
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import matplotlib
-import matplotlib.ticker
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from msglance.extras import require
 
 __all__ = [
     "arrow",
@@ -28,6 +38,7 @@ __all__ = [
     "plot_item_strip",
     "plot_metrics",
     "save_figure",
+    "subplots",
     "summary_markdown",
     "worst_items",
     "write_per_item_csv",
@@ -36,16 +47,39 @@ __all__ = [
 ]
 
 
-def save_figure(fig, path: str | os.PathLike[str], dpi: int = 110, **savefig_kw) -> Path:
+def subplots(rows: int, cols: int, figsize: tuple[float, float], **kwargs: Any) -> tuple[Any, Any]:
+    """A new ``matplotlib.figure.Figure`` and its ``rows x cols`` axes.
+
+    Like ``pyplot.subplots`` but without pyplot: the figure belongs to no backend and no
+    global figure list (nothing to close, no backend switched). ``kwargs`` go to
+    ``Figure.subplots`` (``squeeze``, ``sharex``, ...).
+
+    Raises:
+        ImportError: matplotlib is missing (``pip install 'msglance[data]'``).
+
+    Examples:
+        >>> from msglance.report import subplots
+        >>> fig, axes = subplots(1, 2, figsize=(4, 2))
+        >>> type(fig).__name__, len(axes)
+        ('Figure', 2)
+    """
+    figure = require("matplotlib.figure", "data")
+    fig = figure.Figure(figsize=figsize)
+    return fig, fig.subplots(rows, cols, **kwargs)
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], dpi: int = 110, **savefig_kw: Any) -> Path:
     """Write ``fig`` to ``path`` (parent folders created; temp file + rename, so a reader
-    never sees half a PNG) and close it. Returns the path."""
+    never sees half a PNG) and, if it is a pyplot figure, close it. Returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
     try:
         fig.savefig(tmp, dpi=dpi, **savefig_kw)
     finally:
-        plt.close(fig)
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:  # a figure from pyplot.figure() stays open until closed
+            pyplot.close(fig)
     os.replace(tmp, path)
     return path
 
@@ -115,7 +149,7 @@ def plot_metrics(path: Path, items: Sequence, summary: dict) -> Path:
     names = list(summary["metrics"])
     cols = min(3, len(names))
     rows = math.ceil(len(names) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names):
         vals = np.array([it.values.get(name, math.nan) for it in items], dtype=float)
         idx = np.arange(len(vals))
@@ -127,7 +161,7 @@ def plot_metrics(path: Path, items: Sequence, summary: dict) -> Path:
             ax.legend(fontsize=7, loc="best")
         ax.set_title(f"{name} ({arrow(entry['higher_is_better'])} better)", fontsize=9)
         ax.set_xlabel("item", fontsize=8)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(require("matplotlib.ticker", "data").MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
@@ -152,7 +186,7 @@ def plot_item_strip(
         err = err.mean(axis=-1)
     lo = min(r.min(), p.min(), 0.0)
     hi = max(r.max(), p.max(), data_range) if data_range else max(r.max(), p.max())
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6))
+    fig, axes = subplots(1, 3, figsize=(10, 3.6))
     for ax, img, label in ((axes[0], r, "reference"), (axes[1], p, "prediction")):
         shown = np.clip((img - lo) / (hi - lo), 0, 1) if hi > lo else img
         ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None, vmin=0, vmax=1)

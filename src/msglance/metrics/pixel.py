@@ -15,7 +15,7 @@ with ``R`` the data range (the value of white). PSNR equals
 ``skimage.metrics.peak_signal_noise_ratio(y, x, data_range=R)`` per item; NMSE is fastMRI's
 definition. Identical inputs give ``PSNR = inf`` (as scikit-image does).
 
-Conventions (DESIGN.md §3): ``data_range`` is explicit; a metric given a ``data_range``
+Conventions (docs/design.md §3): ``data_range`` is explicit; a metric given a ``data_range``
 raises ``ValueError`` naming the observed range when an input lies outside
 ``[0, data_range]`` (``check_range=False`` turns that off; the loss modules never check).
 ``mse``/``mae``/``nmse`` do not need a range, so theirs defaults to ``None`` (no check).

@@ -22,6 +22,7 @@ import numpy as np
 
 from msglance.mri.evaluate import evaluate_run
 from msglance.mri.train import ProgressEvent, TrainConfig, train
+from msglance.report import save_figure, subplots
 
 __all__ = ["CompareEvent", "loss_slug", "compare", "summarize", "markdown_table", "bar_plot"]
 
@@ -171,12 +172,7 @@ def bar_plot(
     splits: Sequence[str],
 ) -> Path:
     """PSNR and SSIM bars (mean ± std over seeds) per loss, one column of panels per split."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, len(splits), figsize=(4.2 * len(splits), 6), squeeze=False)
+    fig, axes = subplots(2, len(splits), figsize=(4.2 * len(splits), 6), squeeze=False)
     labels = ["zero-filled", *losses]
     for c, split in enumerate(splits):
         table = summary[split]
@@ -192,6 +188,4 @@ def bar_plot(
             ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
             ax.set_title(f"{split}: {metric.upper()}", fontsize=9)
     fig.tight_layout()
-    from msglance.report import save_figure
-
     return save_figure(fig, path, dpi=90)

@@ -35,6 +35,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from msglance.report import save_figure, subplots
+
 __all__ = [
     "Reconstructions",
     "Scores",
@@ -191,13 +193,8 @@ def figure_strip(
 
     Images share the volume's data range; both error maps share one colour scale.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     picks = _pick_slices(scores.slices)
-    fig, axes = plt.subplots(len(picks), 5, figsize=(12.5, 2.7 * len(picks) + 0.4), squeeze=False)
+    fig, axes = subplots(len(picks), 5, figsize=(12.5, 2.7 * len(picks) + 0.4), squeeze=False)
     for r, (label, i) in enumerate(picks):
         row = scores.slices[i]
         rng = row["data_range"]
@@ -219,8 +216,6 @@ def figure_strip(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    from msglance.report import save_figure
-
     return save_figure(fig, path, dpi=90)
 
 
@@ -252,9 +247,9 @@ def evaluate_run(
         FileNotFoundError: not a run directory or no such checkpoint.
         ValueError: the run's saved masks disagree with the masks the data gives now.
     """
+    from msglance.device import resolve_device
     from msglance.mri.masks import load_masks
     from msglance.mri.train import (
-        _resolve_device,
         _subset,
         build_dataset,
         build_model,
@@ -266,7 +261,7 @@ def evaluate_run(
     config = load_config(run)
     ckpt_path = Path(checkpoint) if checkpoint not in ("best", "last") else run / f"{checkpoint}.pt"
     payload = load_checkpoint(ckpt_path)
-    dev = _resolve_device(device, 0)
+    dev = resolve_device(device, 0)
     model = build_model(config)
     model.load_state_dict(payload["model"])
     model.to(dev)

@@ -47,6 +47,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from msglance.atomic import atomic_write_bytes, atomic_write_text
+from msglance.device import resolve_device
+from msglance.glance_grid import glance_grid_for
 from msglance.mri.datasets import FastMRISlices, IXISlices, MNISlices, S1045Slice
 from msglance.mri.evaluate import reconstruct_dataset, score_reconstructions
 from msglance.mri.masks import save_masks
@@ -67,8 +70,6 @@ __all__ = [
     "load_checkpoint",
     "config_differences",
     "train",
-    "atomic_write_bytes",
-    "atomic_write_text",
     "save_checkpoint",
     "rng_state",
     "set_rng_state",
@@ -273,10 +274,9 @@ def build_model(config: TrainConfig) -> ReconNet:
 
 
 def glance_grid(config: TrainConfig) -> int:
-    """The Global Glance grid side: ``config.glance_grid`` or ``round(96·size/256)`` (≥ 16)."""
-    if config.glance_grid > 0:
-        return config.glance_grid
-    return max(16, round(96 * config.size / 256))
+    """The Global Glance grid side: ``config.glance_grid`` or, for 0, ``round(96·size/256)``
+    (≥ 16), by :func:`msglance.glance_grid.glance_grid_for`."""
+    return glance_grid_for((config.size, config.size), config.glance_grid or None)[0]
 
 
 def build_loss(config: TrainConfig) -> nn.Module:
@@ -287,34 +287,7 @@ def build_loss(config: TrainConfig) -> nn.Module:
     return losses.parse(config.loss, delta=config.delta, grid=(n, n))
 
 
-def _resolve_device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} requested but CUDA is not available")
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-    return device
-
-
 # --------------------------------------------------------------------------- files
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, ``os.replace``)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """:func:`atomic_write_bytes` of UTF-8 text."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -515,7 +488,7 @@ def _train(
 ) -> RunSummary:
     out = Path(config.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
-    device = _resolve_device(config.device, ctx.local_rank)
+    device = resolve_device(config.device, ctx.local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     config_dict = asdict(config)

@@ -161,7 +161,7 @@ def rank_command(
     out: Path = typer.Option(Path("ltrp-rank"), help="Folder for scores.csv and overlays."),
 ) -> None:
     """Score every patch, keep the top k; write scores.csv and one PNG overlay per image."""
-    from msglance.mri.train import atomic_write_text
+    from msglance.atomic import atomic_write_text
     from msglance.ranking.datasets import image_folder
     from msglance.ranking.figures import plot_importance
     from msglance.ranking.ranker import PatchRanker
