@@ -60,3 +60,12 @@ def test_tiny_study_runs_every_evaluation_resumes_and_reports(tmp_path):
     assert "### D. Seen vs unseen" in text and "| ltrp |" in text
     assert "### A." in text and "### B." in text and "### E." in text
     assert (tmp_path / "s" / "seen_unseen.png").is_file()
+
+
+def test_selection_figure(tmp_path):
+    from msglance.ranking.figures import plot_selections
+
+    x = torch.rand(2, 1, 8, 8)
+    ids = {"a": torch.tensor([[0, 1], [2, 3]]), "b": torch.tensor([[1, 2], [0, 3]])}
+    path = plot_selections(tmp_path / "sel.png", x, ids, (2, 2), 4, ["one", "two"])
+    assert path.is_file() and path.stat().st_size > 1000
