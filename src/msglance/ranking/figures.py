@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["kept_mask", "plot_importance", "plot_seen_unseen"]
+__all__ = ["kept_mask", "plot_importance", "plot_seen_unseen", "plot_selections"]
 
 
 def kept_mask(ids: Tensor, grid: tuple[int, int], patch: int) -> Tensor:
@@ -99,5 +99,42 @@ def plot_seen_unseen(
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_selections(
+    path: str | os.PathLike[str],
+    images: Tensor,
+    selections: dict[str, Tensor],
+    grid: tuple[int, int],
+    patch: int,
+    row_labels: Sequence[str] = (),
+) -> Path:
+    """A grid: one row per image ``(N, C, H, W)``, the image then one column per selector
+    (``name -> ids (N, k)``) showing its kept patches (the others dimmed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from msglance.report import save_figure
+
+    n, cols = len(images), 1 + len(selections)
+    fig, axes = plt.subplots(n, cols, figsize=(1.3 * cols, 1.3 * n), squeeze=False)
+    gray = "gray" if images.shape[1] == 1 else None
+    for i in range(n):
+        axes[i, 0].imshow(_show(images[i]), cmap=gray, vmin=0, vmax=1)
+        if row_labels:
+            axes[i, 0].set_ylabel(row_labels[i], fontsize=7)
+        for j, (name, ids) in enumerate(selections.items(), start=1):
+            keep = kept_mask(ids[i : i + 1], grid, patch)[0].cpu()
+            axes[i, j].imshow(_show(images[i].cpu() * (0.15 + 0.85 * keep)), cmap=gray, vmin=0, vmax=1)
+            if i == 0:
+                axes[i, j].set_title(name, fontsize=7)
+    axes[0, 0].set_title("image", fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
     fig.tight_layout()
     return save_figure(fig, path)
