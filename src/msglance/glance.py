@@ -2,16 +2,45 @@ r"""Glance Index, Local Glance, Global Glance and the MS-Glance loss (WACV 2025)
 
 A *Glance vector* is a group of ``k`` pixel values. Two groups ``u`` (from the prediction
 ``x``) and ``v`` (from the target ``y``) are compared by their **Glance Index**, the Pearson
-correlation with a small stabiliser:
+correlation with a stabiliser ``epsilon`` in numerator and denominator:
 
 .. math::
 
-    \mathrm{GI}(u, v) = \frac{\operatorname{cov}(u, v)}
+    \mathrm{GI}(u, v) = \frac{\operatorname{cov}(u, v) + \epsilon}
         {\sqrt{(\operatorname{var}(u) + \epsilon)(\operatorname{var}(v) + \epsilon)}}
 
-with population (biased) moments and variances clamped at 0, so the square root is always of
-a positive number and constant groups give ``GI = 0`` with finite gradients. ``GI`` lies in
-``[-1, 1]``, ``GI(u, u) = var / (var + eps) ~ 1`` and ``GI(u, a u + b) ~ 1`` for ``a > 0``.
+with population (biased) moments. Properties (exact arithmetic):
+
+* ``GI(u, u) = (var + eps) / (var + eps) = 1`` for *every* group, flat ones included. The
+  implementation keeps this exact in floating point: identical inputs give identical window
+  moments, a variance that rounds below 0 is clamped to 0, the covariance of two windows
+  whose variances both round below 0 is set to 0 (as Cauchy--Schwarz demands of flat
+  windows), and ``sqrt(a * a) == a`` in IEEE
+  arithmetic, so identical inputs give 1.0 bit for bit.
+* ``-1 <= GI <= 1``: ``|cov + eps| <= sqrt(var_u var_v) + eps <= sqrt((var_u + eps)(var_v +
+  eps))``, the last step by ``2 sqrt(var_u var_v) <= var_u + var_v``. Values are also
+  clamped to ``[-1, 1]`` against rounding.
+* Flat and low-contrast windows: ``eps`` is the variance below which a window counts as
+  flat. Two flat windows give ``GI = eps / eps = 1`` (whatever their levels: the index is
+  blind to offsets, the pixel term of a loss is not); a flat target window against a
+  prediction window of variance ``v`` gives ``sqrt(eps / (v + eps))``, which falls to 0 as
+  the prediction's texture grows (noise in MRI air is penalised, and its gradient pushes
+  the window flat); windows with variances near ``eps`` are pulled towards 1 (two
+  uncorrelated windows of variance ``eps`` score 0.5). Windows with variances far above
+  ``eps`` get their Pearson correlation; ``GI(u, a u + b) ~ 1`` for ``a > 0``.
+* Scale: the index is scale free except for ``eps``: ``GI_eps(a u, a v) = GI_{eps/a^2}(u, v)``.
+  ``eps`` is therefore in squared data units; the default 1e-8 (a standard deviation of
+  1e-4) is meant for data on a ``[0, 1]`` scale, where it lies far below 8-bit quantisation
+  (variance 1/(12 * 255^2) ~ 1.3e-6). Data stored on another scale ``[0, L]`` should use
+  ``eps = 1e-8 * L**2``: with a fixed ``eps``, data at a 1e-4 scale (raw MRI magnitudes)
+  would have every window "flat" and score ~1. The registry entries
+  (``msglance.metrics.get("glance_local")`` and friends), which take a ``data_range`` like
+  every metric, do this (``eps = 1e-8 * data_range**2`` unless ``eps`` is given), so that
+  ``GI(a u, a v)`` with ``data_range = a L`` equals ``GI(u, v)`` with ``data_range = L``;
+  the functions here take no ``data_range`` and use ``eps`` as given.
+* Earlier versions had ``cov`` alone in the numerator: a window where the target is flat
+  then scored 0 even against itself, so ``GI(x, x)`` was 0.855 on a 128x128 MNI slice
+  (47 % air) and a loss kept a constant floor at a perfect reconstruction.
 
 * **Local Glance** (:func:`glance_index`): the groups are all ``k x k`` (``k x k x k`` in 3-D)
   windows at the same position in ``x`` and ``y``; the index is the mean over windows,
@@ -27,6 +56,11 @@ a positive number and constant groups give ``GI = 0`` with finite gradients. ``G
   drawn. An item with fewer than ``n*m`` such positions is drawn *with* replacement from them
   (from all positions if none qualify), with a one-time :class:`AirPriorWarning`; no item is
   ever dropped or zeroed, and the other items' samples do not change.
+* **Position weights** (``position_weights``, our extension; the paper's "perception-driven
+  rule" is only ever uniform): positions are drawn in proportion to a non-negative map
+  (exponential races / Gumbel-top-k, still one batched draw), combined with the air prior;
+  items with too few positive-weight positions are drawn with replacement in proportion to
+  the weights. See :func:`sample_positions`.
 * **Parity mode** (``parity="official"``) reproduces the published reference code: per-window
   ``S = (cov + C3) / (sqrt(var_x) sqrt(var_y) + C3)`` with ``C3 = 0.03**2 / 2``, zero padding
   of ``(k - 1) // 2`` on every side, and for the global term the mosaic clipped to ``[0, 1]``
@@ -58,10 +92,11 @@ from torch import Tensor, nn
 
 from msglance.chunking import chunked_row_sums
 from msglance.filters import box_filter, box_filter_adjoint
-from msglance.validation import check_pair, check_reduction, reduce
+from msglance.validation import check_pair, check_reduction, nan_where_nonfinite, reduce
 
 __all__ = [
     "AirPriorWarning",
+    "DEFAULT_EPS",
     "GlobalGlanceLoss",
     "LocalGlanceLoss",
     "MSGlanceLoss",
@@ -81,6 +116,9 @@ Padding = Literal["valid", "zero"]
 ComplexMode = Literal["magnitude", "channels"]
 Parity = Literal["official"] | None
 
+#: Default Glance Index stabiliser, in squared data units, for data on a ``[0, 1]`` scale.
+DEFAULT_EPS: float = 1e-8
+
 #: Stabiliser of the reference implementation's per-window statistic, ``0.03**2 / 2``.
 OFFICIAL_C3: float = 0.03**2 / 2
 
@@ -95,9 +133,10 @@ class AirPriorWarning(UserWarning):
 
 
 def _safe_sqrt(v: Tensor) -> Tensor:
-    """``sqrt(max(v, 0))`` with a zero (not infinite) gradient where ``v <= 0``."""
+    """``sqrt(max(v, 0))`` with a zero (not infinite) gradient where ``v <= 0``; NaN stays NaN."""
     pos = v > 0
-    return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
+    low = torch.where(v.isnan(), v, torch.zeros_like(v))
+    return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), low)
 
 
 def _is_real_imag_pair(t: Tensor) -> bool:
@@ -222,7 +261,7 @@ def glance_index_map(
     window: int = 16,
     stride: int = 1,
     padding: Padding = "valid",
-    eps: float = 1e-8,
+    eps: float = DEFAULT_EPS,
     parity: Parity = None,
 ) -> Tensor:
     """Per-window Glance Index of two real ``(B, C, *spatial)`` tensors (no validation).
@@ -266,7 +305,10 @@ class _GlanceFromMoments(torch.autograd.Function):
     the backward recomputes the cheap elementwise terms. With ``v_x = E[x^2] - mu_x^2``
     (clamped at 0), ``c = E[xy] - mu_x mu_y`` and ``r = ((v_x + eps)(v_y + eps))^{-1/2}``:
 
-    * ours: ``GI = clamp(c r, -1, 1)``; ``dGI/dc = r``, ``dGI/dv_x = -GI / (2 (v_x + eps))``;
+    * ours: ``GI = (c + eps) r`` (its clamps, of ``v`` at 0 and of ``GI`` to ``[-1, 1]``, and
+      the zeroing of ``c`` where both variances round below 0 only absorb rounding, and are
+      not differentiated);
+      ``dGI/dc = r``, ``dGI/dv_x = -GI / (2 (v_x + eps))``;
     * official: ``S = (c + C3) / (s_x s_y + C3)``, ``s = sqrt(v)``;
       ``dS/dc = 1 / D``, ``dS/dv_x = -S s_y / (2 s_x D)`` (0 where ``v_x = 0``);
 
@@ -300,7 +342,10 @@ def _index_from_moments(moments: Moments, eps: float, official: bool) -> Tensor:
     var_x, var_y = raw_x.clamp_min(0.0), raw_y.clamp_min(0.0)
     if official:
         return (cov + OFFICIAL_C3) / (_safe_sqrt(var_x) * _safe_sqrt(var_y) + OFFICIAL_C3)
-    return (cov * torch.rsqrt((var_x + eps) * (var_y + eps))).clamp_(-1.0, 1.0)
+    # two windows whose variances both round below 0 are flat: their covariance is 0
+    cov = cov.masked_fill_((raw_x < 0) & (raw_y < 0), 0.0)
+    # a division by sqrt(a * a) (not a product with rsqrt) keeps GI(u, u) exactly 1
+    return cov.add_(eps).div_(((var_x + eps) * (var_y + eps)).sqrt_()).clamp_(-1.0, 1.0)
 
 
 def _moment_grads(moments: Moments, eps: float, official: bool, grad: Tensor) -> Moments:
@@ -318,12 +363,15 @@ def _moment_grads(moments: Moments, eps: float, official: bool, grad: Tensor) ->
     else:
         vx_eps, vy_eps = var_x.add_(eps), var_y.add_(eps)  # var_* are fresh: update in place
         r = torch.rsqrt(vx_eps * vy_eps)
-        gi = cov.mul_(r)
-        grad = grad * (gi.abs() <= 1.0)  # the clamp to [-1, 1]
+        # GI as in the forward. Its clamps (variances at 0, GI to [-1, 1]) only absorb
+        # rounding, so the unclamped expression is differentiated: masking the variance
+        # gradient of a flat window but not its covariance gradient would leave a gradient
+        # at x = y, where GI = 1 is the maximum
+        gi = cov.masked_fill_((raw_x < 0) & (raw_y < 0), 0.0).add_(eps).mul_(r)
         d_cov = grad * r
         half = (grad * gi).mul_(-0.5)
-        d_vx = torch.where(raw_x >= 0, half / vx_eps, 0.0)
-        d_vy = torch.where(raw_y >= 0, half.div_(vy_eps), 0.0)
+        d_vx = half / vx_eps
+        d_vy = half.div_(vy_eps)
     d_mx = torch.addcmul(-my * d_cov, mx, d_vx, value=-2.0)
     d_my = torch.addcmul(-mx * d_cov, my, d_vy, value=-2.0)
     return d_mx, d_my, d_vx, d_vy, d_cov
@@ -378,7 +426,7 @@ def glance_index(
     window: int = 16,
     stride: int = 1,
     padding: Padding = "valid",
-    eps: float = 1e-8,
+    eps: float = DEFAULT_EPS,
     reduction: str = "mean",
     complex_mode: ComplexMode = "magnitude",
     parity: Parity = None,
@@ -397,13 +445,15 @@ def glance_index(
         stride: step between windows (default 1).
         padding: ``"valid"`` (default, windows inside the image) or ``"zero"``
             (``(k - 1) // 2`` zeros on every side, as the reference code).
-        eps: variance stabiliser (default 1e-8, for data on a [0, 1] scale).
+        eps: stabiliser in numerator and denominator, in squared data units (default
+            1e-8, for data on a [0, 1] scale; ``1e-8 * L**2`` for data on [0, L]); windows
+            with variances far below it count as flat (see the module doc).
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one value per item).
         complex_mode: ``"magnitude"`` or ``"channels"`` for complex input.
         parity: ``None`` (ours) or ``"official"`` (reference numbers; zero padding, C3).
 
     Returns:
-        The index in ``[-1, 1]`` (1 = identical structure), reduced as asked, in the
+        The index in ``[-1, 1]`` (exactly 1 for identical inputs), reduced as asked, in the
         input's (real) dtype.
     """
     _check_common(window, stride, padding, eps, parity)
@@ -425,14 +475,58 @@ def _valid_positions(target: Tensor, delta: float | None) -> Tensor | None:
     return target.detach().abs().flatten(2).amax(dim=1) > delta
 
 
+def _weights_matrix(position_weights: Tensor, target: Tensor) -> Tensor:
+    """Validate ``position_weights`` against ``target`` and return them as ``(B, N)`` float64.
+
+    Accepted shapes (``S`` = the target's spatial shape): ``(B, 1, *S)``, ``(1, 1, *S)``,
+    ``(B, *S)``, ``(1, *S)`` or ``S`` (one map shared by all items).
+    """
+    if not isinstance(position_weights, Tensor):
+        raise TypeError(f"position_weights must be a tensor, got {type(position_weights).__name__}")
+    if position_weights.is_complex():
+        raise TypeError("position_weights must be real, got a complex tensor")
+    b, spatial = target.shape[0], tuple(target.shape[2:])
+    w = position_weights.detach()
+    if w.ndim == len(spatial) + 2 and w.shape[1] == 1:
+        w = w[:, 0]
+    elif w.ndim == len(spatial):
+        w = w.unsqueeze(0)
+    if w.ndim != len(spatial) + 1 or tuple(w.shape[1:]) != spatial or w.shape[0] not in (1, b):
+        raise ValueError(
+            f"position_weights of shape {tuple(position_weights.shape)} do not fit a target of "
+            f"shape {tuple(target.shape)}: expected (B, 1, *S), (B, *S) or S with B in (1, {b}) "
+            f"and S = {spatial}"
+        )
+    w = w.to(device=target.device, dtype=torch.float64).expand(b, *spatial).reshape(b, -1)
+    bad, empty = (~torch.isfinite(w) | (w < 0)).any(), (w.sum(dim=1) <= 0)
+    flags = torch.cat([bad.view(1), empty]).tolist()  # one device sync for both checks
+    if flags[0]:
+        raise ValueError("position_weights must be finite and >= 0 (found negative, NaN or inf)")
+    if any(flags[1:]):
+        items = [i for i, e in enumerate(flags[1:]) if e]
+        raise ValueError(f"position_weights are all zero for item(s) {items}")
+    return w
+
+
 def sample_positions(
     target: Tensor,
     count: int,
     delta: float | None = None,
     generator: torch.Generator | None = None,
     replacement: bool = False,
+    position_weights: Tensor | None = None,
 ) -> Tensor:
-    """Draw ``count`` flat spatial positions per item, uniformly, in random order.
+    r"""Draw ``count`` flat spatial positions per item, in random order: uniformly, or in
+    proportion to ``position_weights``.
+
+    Weighted draws without replacement use exponential races (Gumbel-top-k): with the same
+    uniforms ``u_i`` as the uniform sampler, position ``i`` gets the key
+    ``log(-log(1 - u_i)) - log(w_i)`` (``+inf`` where ``w_i = 0``), and the ``count``
+    smallest keys are taken in increasing order. ``-log(1 - u_i) / w_i`` is exponential with
+    rate ``w_i``, so the first pick is position ``i`` with probability ``w_i / sum_j w_j`` and
+    each next pick is the same rule on the positions left (sequential sampling without
+    replacement, Plackett-Luce). The key is increasing in ``u_i`` whenever the weights are
+    equal, so uniform weights give *exactly* the unweighted draw.
 
     Args:
         target: ``(B, C, *spatial)`` real tensor (only its shape, device and, with ``delta``,
@@ -444,19 +538,47 @@ def sample_positions(
             :class:`AirPriorWarning`.
         generator: ``torch.Generator`` on the target's device, for reproducible draws.
         replacement: draw every item with replacement.
+        position_weights: optional non-negative, finite map of sampling weights, shape
+            ``(B, 1, *spatial)``, ``(B, *spatial)`` or ``spatial`` (``B`` may be 1: one map
+            for all items), e.g. a patch ranker's scores upsampled to pixels. Only positions
+            with ``w > 0`` (and, with ``delta``, target ``> delta``; for an item where the
+            air prior leaves no positive weight, it is dropped, with a warning) are
+            eligible. Items with fewer eligible positions than ``count`` (and every item
+            with ``replacement=True``) are drawn with replacement, position ``i`` with
+            probability ``w_i / sum_j w_j`` over the eligible ones, with an
+            :class:`AirPriorWarning` (none for ``replacement``). The weights are detached
+            (no gradient flows into them).
 
     Returns:
         ``(B, count)`` int64 indices into the flattened spatial dimensions.
 
-    The random numbers consumed are the same whatever the data (one ``(B, N)``, one
-    ``(B, count)`` draw), so one item's deficit never changes another item's sample.
+    Raises:
+        ValueError: ``count < 1``, too many positions without replacement, or weights of
+            the wrong shape, negative, NaN/inf, or all zero for an item.
+
+    The random numbers consumed are the same whatever the data and weights (one ``(B, N)``,
+    one ``(B, count)`` draw), so one item's deficit never changes another item's sample.
+
+    Examples:
+        >>> import torch
+        >>> y = torch.rand(2, 1, 8, 8)
+        >>> w = torch.zeros(8, 8); w[:, :4] = 1.0  # only the left half may be drawn
+        >>> g = torch.Generator().manual_seed(0)
+        >>> idx = sample_positions(y, 20, generator=g, position_weights=w)
+        >>> idx.shape, bool((idx % 8 < 4).all()), idx[0].unique().numel()
+        (torch.Size([2, 20]), True, 20)
+        >>> same = sample_positions(y, 20, generator=torch.Generator().manual_seed(1),
+        ...                         position_weights=torch.full((8, 8), 3.0))
+        >>> bool((same == sample_positions(y, 20, generator=torch.Generator().manual_seed(1))).all())
+        True
     """
     b = target.shape[0]
     n = target[0, 0].numel()
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
     valid = _valid_positions(target, delta)
-    if valid is None and count > n and not replacement:
+    weights = None if position_weights is None else _weights_matrix(position_weights, target)
+    if valid is None and weights is None and count > n and not replacement:
         raise ValueError(
             f"cannot draw {count} positions without replacement from {n} pixels per item "
             f"(spatial shape {tuple(target.shape[2:])}); use a smaller grid or replacement=True"
@@ -464,6 +586,8 @@ def sample_positions(
     dev = target.device
     keys = torch.rand(b, n, generator=generator, device=dev)
     uniform = torch.rand(b, count, generator=generator, device=dev)
+    if weights is not None:
+        return _weighted_positions(keys, uniform, weights, valid, count, delta, replacement)
     if valid is not None:
         keys = keys.masked_fill(~valid, 2.0)  # invalid positions sort last
     if count <= n:
@@ -501,6 +625,52 @@ def sample_positions(
     return index
 
 
+def _weighted_positions(
+    keys: Tensor,
+    uniform: Tensor,
+    weights: Tensor,
+    valid: Tensor | None,
+    count: int,
+    delta: float | None,
+    replacement: bool,
+) -> Tensor:
+    """The weighted branch of :func:`sample_positions` (keys, uniforms already drawn)."""
+    b, n = weights.shape
+    positive = weights > 0
+    eligible = positive if valid is None else valid & positive
+    lost = ~eligible.any(dim=1)  # the air prior leaves no positive weight: use the weights
+    eligible = eligible | (positive & lost.unsqueeze(1))
+    log_w = torch.where(eligible, weights, 1.0).log()
+    race = torch.log(-torch.log1p(-keys.double())) - log_w  # log of Exp(rate w) variables
+    race = race.masked_fill(~eligible, math.inf)
+    if count <= n:
+        index = race.topk(count, dim=1, largest=False, sorted=True).indices
+    else:
+        index = torch.zeros(b, count, dtype=torch.long, device=keys.device)
+    deficient = eligible.sum(dim=1) < count
+    any_deficient, any_lost = torch.stack([deficient.any(), lost.any()]).tolist()
+    if not replacement and (any_deficient or any_lost):
+        prior = "" if delta is None else f" and target > delta={delta}"
+        warnings.warn(
+            f"Global Glance: some items have fewer than the {count} grid positions with "
+            f"positive position_weights{prior}; they are sampled with replacement in "
+            "proportion to the weights (the air prior is dropped where it leaves no "
+            "positive weight)",
+            AirPriorWarning,
+            stacklevel=4,
+        )
+        logger.debug("weighted sampling: %d of %d items deficient", int(deficient.sum()), b)
+    if replacement:
+        deficient = torch.ones_like(deficient)
+    elif not any_deficient:
+        return index
+    rows = deficient.nonzero().squeeze(1)
+    # inverse CDF: the first position whose cumulative weight exceeds u * total
+    cdf = torch.where(eligible[rows], weights[rows], 0.0).cumsum(dim=1)
+    pick = torch.searchsorted(cdf, uniform[rows].double() * cdf[:, -1:], right=True)
+    return index.index_copy(0, rows, pick.clamp_max(n - 1))
+
+
 def _mosaic_index(
     index: Tensor, repeats: int, generator: torch.Generator | None
 ) -> Tensor:
@@ -523,15 +693,17 @@ def global_glance_index(
     generator: torch.Generator | None = None,
     replacement: bool = False,
     padding: Padding = "valid",
-    eps: float = 1e-8,
+    eps: float = DEFAULT_EPS,
     reduction: str = "mean",
     complex_mode: ComplexMode = "magnitude",
     parity: Parity = None,
+    position_weights: Tensor | None = None,
 ) -> Tensor:
     r"""Global Glance Index: Local Glance of mosaics of randomly drawn pixels.
 
-    Per item, ``n*m`` positions are drawn (uniformly, without replacement, shared by ``x``,
-    ``y`` and all channels), laid out row-major as an ``n x m`` grid, re-ordered ``R`` times
+    Per item, ``n*m`` positions are drawn (uniformly, or in proportion to
+    ``position_weights``; without replacement, shared by ``x``, ``y`` and all channels;
+    see :func:`sample_positions`), laid out row-major as an ``n x m`` grid, re-ordered ``R`` times
     (identity first, then random permutations), concatenated and reshaped row-major to an
     ``n x (m R)`` mosaic ``M``; then
 
@@ -549,9 +721,22 @@ def global_glance_index(
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
         complex_mode: ``"magnitude"`` or ``"channels"``.
         parity: ``"official"`` reproduces the reference (mosaic clipped to [0, 1] x 255).
+        position_weights: non-negative sampling weights ``(B, 1, *spatial)``,
+            ``(B, *spatial)`` or ``spatial`` (see :func:`sample_positions`): position ``i``
+            is drawn first with probability ``w_i / sum_j w_j``; ``None`` = uniform.
 
     Returns:
         The index in ``[-1, 1]``, reduced as asked.
+
+    Examples:
+        >>> import torch
+        >>> y = torch.rand(1, 1, 64, 64)
+        >>> w = torch.ones(64, 64); w[:32] = 4.0  # the top half drawn 4x as often
+        >>> g = torch.Generator().manual_seed(0)
+        >>> gi = global_glance_index(y, y, grid=(32, 32), repeats=2, generator=g,
+        ...                          position_weights=w)
+        >>> round(float(gi), 4)
+        1.0
     """
     _check_common(window, stride, padding, eps, parity)
     check_reduction(reduction)
@@ -568,7 +753,7 @@ def global_glance_index(
             f"window {window} is larger than the {mos_h}x{mos_w} mosaic of grid {grid} "
             f"and repeats {repeats}"
         )
-    index = sample_positions(yr, n * m, delta, generator, replacement)
+    index = sample_positions(yr, n * m, delta, generator, replacement, position_weights)
     index = _mosaic_index(index, repeats, generator)
     b, c = xr.shape[:2]
     gather = index.unsqueeze(1).expand(b, c, index.shape[1])
@@ -578,7 +763,8 @@ def global_glance_index(
         mx = mx.clamp(0.0, 1.0) * 255.0
         my = my.clamp(0.0, 1.0) * 255.0
     values = _channel_means(mx, my, window, stride, padding, eps, parity).mean(dim=1)
-    return reduce(values, reduction).to(out_dtype)
+    # the draw may miss a bad pixel: an item holding NaN or inf scores NaN all the same
+    return reduce(nan_where_nonfinite(values, xr), reduction).to(out_dtype)
 
 
 def ms_glance_index(
@@ -594,7 +780,7 @@ def ms_glance_index(
     ``(w_G GI_global + w_L GI_local) / (w_G + w_L)``. Keyword arguments go to both indices
     where they apply (``window``, ``stride``, ``padding``, ``eps``, ``complex_mode``,
     ``parity``) or to the global one only (``grid``, ``repeats``, ``delta``, ``generator``,
-    ``replacement``).
+    ``replacement``, ``position_weights``).
     """
     if global_weight < 0 or local_weight < 0 or global_weight + local_weight <= 0:
         raise ValueError(
@@ -639,7 +825,7 @@ class LocalGlanceLoss(nn.Module):
         window: int = 16,
         stride: int = 1,
         padding: Padding = "valid",
-        eps: float = 1e-8,
+        eps: float = DEFAULT_EPS,
         reduction: str = "mean",
         complex_mode: ComplexMode = "magnitude",
         parity: Parity = None,
@@ -665,7 +851,17 @@ class GlobalGlanceLoss(_SeededModule):
     """``1 - GI_global(x, y)`` per item, reduced (see :func:`global_glance_index`).
 
     Pass ``seed`` for a reproducible stream of draws (a fresh sample every call, the same
-    sequence every run) or an explicit ``generator``.
+    sequence every run) or an explicit ``generator``. ``position_weights`` (a fixed map, see
+    :func:`sample_positions`) weights the draws; a map given to :meth:`forward` overrides it
+    for that call (e.g. per-batch ranker scores).
+
+    Examples:
+        >>> import torch
+        >>> loss = GlobalGlanceLoss(grid=(16, 16), repeats=2, seed=0,
+        ...                         position_weights=torch.rand(32, 32))
+        >>> y = torch.rand(2, 1, 32, 32)
+        >>> float(loss(y, y)) < 1e-6
+        True
     """
 
     def __init__(
@@ -677,12 +873,13 @@ class GlobalGlanceLoss(_SeededModule):
         delta: float | None = None,
         replacement: bool = False,
         padding: Padding = "valid",
-        eps: float = 1e-8,
+        eps: float = DEFAULT_EPS,
         reduction: str = "mean",
         complex_mode: ComplexMode = "magnitude",
         parity: Parity = None,
         seed: int | None = None,
         generator: torch.Generator | None = None,
+        position_weights: Tensor | None = None,
     ) -> None:
         super().__init__(seed, generator)
         _check_common(window, stride, padding, eps, parity)
@@ -690,12 +887,18 @@ class GlobalGlanceLoss(_SeededModule):
         self.grid, self.window, self.stride, self.repeats = tuple(grid), window, stride, repeats
         self.delta, self.replacement, self.padding, self.eps = delta, replacement, padding, eps
         self.reduction, self.complex_mode, self.parity = reduction, complex_mode, parity
+        if position_weights is not None and not isinstance(position_weights, Tensor):
+            raise TypeError(
+                f"position_weights must be a tensor, got {type(position_weights).__name__}"
+            )
+        self.position_weights = position_weights
 
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor, position_weights: Tensor | None = None) -> Tensor:
+        weights = self.position_weights if position_weights is None else position_weights
         gi = global_glance_index(
             x, y, self.grid, self.window, self.stride, self.repeats, self.delta,
             self.generator_for(x.device), self.replacement, self.padding, self.eps, "none",
-            self.complex_mode, self.parity,
+            self.complex_mode, self.parity, weights,
         )
         return reduce(1.0 - gi, self.reduction)
 
@@ -722,6 +925,8 @@ class MSGlanceLoss(nn.Module):
         grid, repeats, replacement: global sampling settings.
         window, stride, padding, eps, complex_mode, parity: shared index settings.
         seed, generator: reproducible global sampling.
+        position_weights: weights of the global draws (see :func:`sample_positions`); a
+            map given to :meth:`forward` overrides it for that call.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per-item losses).
 
     After each call, ``last_terms`` maps ``"pixel"``, ``"global"`` and ``"local"`` to the
@@ -741,12 +946,13 @@ class MSGlanceLoss(nn.Module):
         repeats: int = 10,
         replacement: bool = False,
         padding: Padding = "valid",
-        eps: float = 1e-8,
+        eps: float = DEFAULT_EPS,
         reduction: str = "mean",
         complex_mode: ComplexMode = "magnitude",
         parity: Parity = None,
         seed: int | None = None,
         generator: torch.Generator | None = None,
+        position_weights: Tensor | None = None,
     ) -> None:
         super().__init__()
         if pixel not in (None, "l1", "l2"):
@@ -756,7 +962,7 @@ class MSGlanceLoss(nn.Module):
         self.pixel, self.pixel_weight, self.reduction = pixel, float(pixel_weight), reduction
         self.global_loss = GlobalGlanceLoss(
             grid, window, stride, repeats, delta, replacement, padding, eps, "none",
-            complex_mode, parity, seed, generator,
+            complex_mode, parity, seed, generator, position_weights,
         )
         self.local_loss = LocalGlanceLoss(
             window, stride, padding, eps, "none", complex_mode, parity
@@ -767,11 +973,11 @@ class MSGlanceLoss(nn.Module):
         diff = (x - y).abs() if self.pixel == "l1" else (x - y).abs().square()
         return diff.flatten(1).mean(dim=1)
 
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor, position_weights: Tensor | None = None) -> Tensor:
         terms: dict[str, Tensor] = {}
         total = None
         if self.global_weight:
-            terms["global"] = self.global_loss(x, y)
+            terms["global"] = self.global_loss(x, y, position_weights)
             total = self.global_weight * terms["global"]
         if self.local_weight:
             terms["local"] = self.local_loss(x, y)

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from msglance.cli_error import cli_error
 from msglance.mri.train import ProgressEvent, TrainConfig
 
 __all__ = ["app"]
@@ -138,7 +139,9 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="continue RUN_DIR/last.pt"),
 ) -> None:
     """Train ReconNet (U-Net + data consistency). Multi-GPU: torchrun --nproc_per_node N ..."""
+    from msglance.device import resolve_device
     from msglance.mri.train import train
+    from msglance.out_dir import prepare_out_dir
 
     config = _config(out, data, data_path, orientations, contrast, size, acceleration,
                      center_fraction, mask, mask_seed, loss, delta, glance_grid, epochs,
@@ -146,14 +149,16 @@ def train_command(
                      device, workers, amp)
     rank = int(os.environ.get("RANK", "0"))
     try:
+        config.validate()
+        resolve_device(config.device)
+        prepare_out_dir(out, "--out")
         if rank == 0:
             with _progress() as progress:
                 summary = train(config, resume=resume, progress=_Bars(progress))
         else:
             summary = train(config, resume=resume)
     except (ValueError, FileExistsError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise cli_error(exc) from None
     if rank == 0:
         console.print(
             f"done: {summary.epochs} epochs · best epoch {summary.best_epoch}: val PSNR "
@@ -180,8 +185,7 @@ def eval_command(
         result = evaluate_run(run_dir, data=data, checkpoint=checkpoint, splits=tuple(split),
                               device=device, batch_size=batch_size, limit=limit)
     except (ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise cli_error(exc) from None
     _print_eval(result)
     console.print(f"wrote {Path(run_dir) / 'eval'}")
 
@@ -216,12 +220,20 @@ def compare_command(
     amp: bool = typer.Option(True),
 ) -> None:
     """Train + evaluate each loss × seed with identical data and masks; resumable."""
+    from msglance.device import resolve_device
     from msglance.mri.compare import CompareEvent, compare, markdown_table
+    from msglance.out_dir import prepare_out_dir
 
     base = _config(out, data, data_path, orientations, contrast, size, acceleration,
                    center_fraction, mask, mask_seed, losses[0], delta, glance_grid, epochs,
                    batch_size, lr, lr_step, 0, chans, pools, cascades, limit, val_limit,
                    device, workers, amp)
+    try:
+        base.validate()
+        resolve_device(base.device)
+        prepare_out_dir(out, "--out")
+    except ValueError as exc:
+        raise cli_error(exc) from None
     with _progress() as progress:
         bars: dict[tuple[str, int], _Bars] = {}
 
@@ -237,7 +249,6 @@ def compare_command(
         try:
             payload = compare(base, losses, seeds, out, progress=show)
         except (ValueError, FileNotFoundError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
+            raise cli_error(exc) from None
     console.print(markdown_table(payload["summary"], losses, payload["splits"]))
     console.print(f"wrote {out / 'table.md'}, {out / 'results.json'}, {out / 'comparison.png'}")
