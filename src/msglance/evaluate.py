@@ -577,18 +577,24 @@ def evaluate(
 
 
 def summarize_evaluation(result: EvalResult) -> dict:
-    """Mean, std (ddof 1), count and direction of every metric, plus the conventions."""
+    """Mean, std (ddof 1), count and direction of every metric, plus the conventions.
+
+    The statistics come from a :class:`msglance.metrics.MetricCollection` of the per-item
+    values (finite values only; infinite ones are counted in ``n_infinite``)."""
     per_metric = {}
-    for name in resolve_metrics(result.config.metrics):
+    names = resolve_metrics(result.config.metrics)
+    values = {name: [it.values.get(name, math.nan) for it in result.items] for name in names}
+    collection = metrics.MetricCollection(list(names))
+    collection.add_values(values)
+    stats = collection.summary(sync=False)
+    for name in names:
         spec = metrics.get(name)
-        vals = np.array([it.values.get(name, math.nan) for it in result.items], dtype=float)
-        finite = vals[np.isfinite(vals)]
-        n_inf = int(np.isinf(vals).sum())
+        entry = stats[name]
         per_metric[name] = {
-            "mean": float(finite.mean()) if finite.size else None,
-            "std": float(finite.std(ddof=1)) if finite.size > 1 else (0.0 if finite.size else None),
-            "n": int(finite.size),
-            "n_infinite": n_inf,
+            "mean": entry["mean"] if entry["count"] else None,
+            "std": entry["std"] if entry["count"] else None,
+            "n": entry["count"],
+            "n_infinite": int(np.isinf(np.asarray(values[name], dtype=float)).sum()),
             "higher_is_better": spec.higher_is_better,
             "convention": spec.convention,
         }
