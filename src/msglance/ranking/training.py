@@ -3,7 +3,7 @@
 One loop (:func:`fit`) serves all three: Adam(W) over shuffled mini-batches of in-memory
 tensors, a per-batch loss supplied by the model kind, and after **every** epoch an atomic
 checkpoint ``OUT/last.pt`` (:mod:`msglance.ranking.checkpoint`; written with
-:func:`msglance.mri.train.save_checkpoint`) holding the model, optimiser, history, RNG states
+:func:`msglance.mri.checkpoint.save_checkpoint`) holding the model, optimiser, history, RNG states
 and the settings. ``resume=True`` continues from it with no lost epoch; its settings must equal
 the new ones except ``epochs`` and ``device``.
 
@@ -40,13 +40,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from msglance.device import resolve_device
-from msglance.mri.train import (
-    DistContext,
-    init_distributed,
-    mean_across,
-    rng_state,
-    save_checkpoint,
-)
+from msglance.mri.checkpoint import rng_state, save_checkpoint
+from msglance.mri.train import DistContext, init_distributed, mean_across
 from msglance.ranking.checkpoint import FORMAT, read_checkpoint
 from msglance.ranking.classifier import ClassifierConfig, TokenClassifier
 from msglance.ranking.losses import ranking_loss
