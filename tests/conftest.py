@@ -14,7 +14,7 @@ if "OMP_NUM_THREADS" not in os.environ:
 # Hypothesis profiles: "ci" (the default, bounded: tests/test_contract.py in well under a
 # minute) and "deep" (``pytest --hypothesis-profile=deep``: >= 10,000 contract cases).
 # Tests with their own ``settings(max_examples=...)`` keep theirs.
-settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True)
+settings.register_profile("ci", max_examples=300, deadline=None, derandomize=True)
 settings.register_profile("deep", max_examples=5500, deadline=None)
 settings.load_profile("ci")
 
