@@ -103,7 +103,7 @@ def main() -> int:
         params_ok = all(bool(torch.isfinite(p).all()) for p in params)
         min_var = _min_variance(p_img.detach(), 16)
         ok = bool(torch.isfinite(loss)) and grads_ok and params_ok
-        print(f"| {step} | {float(loss):.6g} | {bool(torch.isfinite(loss))} | {grads_ok} | "
+        print(f"| {step} | {float(loss.detach()):.6g} | {bool(torch.isfinite(loss))} | {grads_ok} | "
               f"{params_ok} | {min_var:.3g} | {time.perf_counter() - t0:.1f} |", flush=True)
         if not ok and first_bad is None:
             first_bad = step
