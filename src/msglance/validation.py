@@ -26,7 +26,6 @@ import math
 import numbers
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -184,8 +183,7 @@ def _as_real(value: object, name: str) -> float:
     if isinstance(value, Tensor) and value.numel() == 1 and value.ndim == 0 \
             and not value.is_complex() and value.dtype != torch.bool:
         return float(value.item())
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.generic)) \
-            or isinstance(value, np.generic) and not np.isrealobj(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # NumPy numbers are Real
         raise TypeError(f"{name} must be a real number, got {value!r:.40}")
     try:
         return float(value)
