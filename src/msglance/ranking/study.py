@@ -48,7 +48,7 @@ import torch
 
 from msglance.ranking.classifier import ClassifierConfig, TokenClassifier
 from msglance.ranking.datasets import PatchData, load_split
-from msglance.ranking.mae import MAEConfig, MaskedAutoencoder, random_masking
+from msglance.ranking.mae import MAEConfig, MaskedAutoencoder
 from msglance.ranking.patches import patchify
 from msglance.ranking.pseudo_labels import pseudo_scores
 from msglance.ranking.ranker import PatchRanker, RankerConfig
@@ -372,7 +372,7 @@ def _eval_e(side: _Side, test: PatchData, keep: float, seed: int) -> list[tuple[
     k = max(1, round(keep * length))
     cc = ClassifierConfig(channels=test.images.shape[1], classes=int(test.labels.max()) + 1)
     torch.manual_seed(seed)
-    clf = TokenClassifier(cc).eval()
+    clf = TokenClassifier(cc).eval()  # speed does not depend on the weights; accuracy comes from C
     x = test.images[:256]
     ids = select(x, k, "ltrp", ranker=side.ranker)
     with torch.no_grad():
