@@ -71,6 +71,7 @@ __all__ = [
     "config_differences",
     "train",
     "save_checkpoint",
+    "read_torch_file",
     "rng_state",
     "set_rng_state",
     "seed_everything",
@@ -297,6 +298,23 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def read_torch_file(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)`` (no code is unpickled) with one-line errors.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file cannot be read (the message names it and says why).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure is an unreadable file
+        reason = " ".join(str(exc).split())[:300]
+        raise ValueError(f"cannot read checkpoint {path}: {reason}") from None
+
+
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint written by :func:`train` (``weights_only``: no code is unpickled).
 
@@ -304,14 +322,8 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         FileNotFoundError: no such file.
         ValueError: not a readable msglance MRI checkpoint (the message names the file).
     """
+    payload = read_torch_file(path, map_location)
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure is an unreadable file
-        reason = " ".join(str(exc).split())[:300]
-        raise ValueError(f"cannot read checkpoint {path}: {reason}") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a msglance MRI checkpoint (format {CHECKPOINT_FORMAT})")
     return payload
