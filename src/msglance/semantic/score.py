@@ -184,7 +184,7 @@ def sess_index(
 
     Not differentiable (segmentation and assignment are discrete); higher is better, 1 for
     identical images. Values are scaled by ``data_range`` to [0, 1] (and clipped there when
-    ``check_range=False``).
+    ``check_range=False``; a non-finite prediction then gives NaN for its item).
 
     Examples:
         >>> import torch
@@ -204,6 +204,9 @@ def sess_index(
         check_data_range(y, data_range, "y")
     values = []
     for xi, yi in zip(x, y):
+        if not bool(torch.isfinite(xi).all()):  # the project's policy: NaN for that item
+            values.append(float("nan"))
+            continue
         gx, gy = tensor_graphs(xi, yi, data_range)
         values.append(sess_graphs(gy, gx).score)
     return reduce(torch.tensor(values, dtype=torch.float64), reduction).to(x.dtype)
