@@ -62,7 +62,9 @@ def test_register_rejects_duplicates_and_bad_kind():
     with pytest.raises(ValueError, match="already"):
         metrics.register(spec)
     with pytest.raises(ValueError, match="kind"):
-        metrics.register(metrics.MetricSpec("x", spec.fn, "weird", False, False, True, True))
+        metrics.register(metrics.MetricSpec(
+            name="x", fn=spec.fn, kind="weird", higher_is_better=False,
+            needs_data_range=False, differentiable=True, supports_3d=True))
 
 
 def test_every_available_entry_callable_uniformly():
@@ -71,7 +73,7 @@ def test_every_available_entry_callable_uniformly():
     x = (y + 0.1 * torch.rand(y.shape, generator=g)).clamp(0, 1)
     for name in metrics.available():
         spec = metrics.get(name)
-        if spec.kind == "perceptual" or name == "ms_ssim":
+        if spec.kind in ("perceptual", "semantic") or name == "ms_ssim":
             continue
         args = (x, y) if spec.full_reference else (x,)
         value = spec.fn(*args, data_range=1.0, reduction="none", check_range=True)
@@ -126,3 +128,58 @@ def test_percentile_matches_numpy():
     v = torch.randn(2, 1001, dtype=torch.float64)
     for q in (0.0, 0.5, 5.0, 50.0, 99.5, 100.0):
         assert torch.allclose(percentile(v, q), torch.from_numpy(np.percentile(v.numpy(), q, axis=1)))
+
+
+# ------------------------------------------------------------------- create / MetricSpec
+
+
+def test_create_binds_options_and_matches_the_function():
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.rand(2, 1, 40, 40, generator=g), torch.rand(2, 1, 40, 40, generator=g)
+    module = metrics.create("ssim", data_range=1.0, reduction="none", window="box7")
+    assert isinstance(module, torch.nn.Module)
+    torch.testing.assert_close(module(x, y), metrics.ssim(x, y, reduction="none", window="box7"))
+    noref = metrics.create("blur_effect")
+    torch.testing.assert_close(noref(x), metrics.blur_effect(x))
+    assert type(metrics.create("ssim", as_loss=True)).__name__ == "SSIMLoss"
+
+
+@pytest.mark.parametrize("typo,suggestion", [("ssmi", "ssim"), ("psrn", "psnr"),
+                                             ("msglance", "ms_glance")])
+def test_unknown_names_suggest_close_ones(typo, suggestion):
+    with pytest.raises(metrics.UnknownMetricError, match=f"did you mean .*'{suggestion}'"):
+        metrics.create(typo)
+    with pytest.raises(KeyError, match=f"did you mean .*'{suggestion}'"):
+        metrics.get(typo)
+
+
+def test_create_as_loss_refuses_metrics_without_a_loss():
+    with pytest.raises(ValueError, match="'psnr' has no loss.*metrics with a loss: .*ssim"):
+        metrics.create("psnr", as_loss=True)
+
+
+def test_metric_spec_is_keyword_only_and_callable():
+    with pytest.raises(TypeError):
+        metrics.MetricSpec("x", metrics.mae, "pixel", False, False, True, True)  # noqa
+    spec = metrics.get("mae")
+    x, y = torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 0.25)
+    assert spec(x, y).item() == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("name", ["mse", "mae", "nmse", "ssim", "ms_ssim", "glance_local",
+                                  "glance_global", "ms_glance", "effnet_distance"])
+def test_every_loss_is_one_minus_its_similarity_or_the_error_itself(name):
+    spec = metrics.get(name)
+    if not spec.available:
+        pytest.skip(spec.unavailable_reason)
+    g = torch.Generator().manual_seed(4)
+    side = 176 if name == "ms_ssim" else 48
+    y = torch.rand(2, 3, side, side, generator=g)
+    x = (y + 0.2 * torch.randn(2, 3, side, side, generator=g)).clamp(0, 1)
+    random = name in ("glance_global", "ms_glance")
+    opts = {"grid": (24, 24)} if random else {}
+    loss = metrics.create(name, as_loss=True, **({"seed": 5} | opts if random else {}))
+    fn_opts = {"generator": torch.Generator().manual_seed(5)} | opts if random else {}
+    value = spec.fn(x, y, data_range=1.0, **fn_opts)
+    expected = 1 - value if spec.higher_is_better else value
+    torch.testing.assert_close(loss(x, y), expected, rtol=1e-5, atol=1e-6)

@@ -14,15 +14,15 @@ import torch
 import torch.multiprocessing as mp
 
 from msglance.mri.masks import load_masks, mask_for_slice
-from msglance.mri.train import (
+from msglance.mri.checkpoint import load_checkpoint
+from msglance.mri.config import (
     ConfigMismatchError,
     TrainConfig,
-    glance_grid,
-    load_checkpoint,
     load_config,
     parse_data_spec,
-    train,
 )
+from msglance.mri.config import glance_grid_side as glance_grid
+from msglance.mri.train import train
 
 
 @pytest.fixture(autouse=True)

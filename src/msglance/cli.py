@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from msglance.extras import require
 
-import msglance
+require("typer", "cli")  # the command line needs the cli extra: say so instead of a traceback
+require("rich", "cli")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+import msglance  # noqa: E402
 
 app = typer.Typer(
     help="MS-Glance losses and image-reconstruction metrics.",
@@ -43,10 +48,19 @@ def demo(
     out: Path = typer.Option(Path("msglance-demo"), help="Folder for the figure."),
 ) -> None:
     """Fit a SIREN to the embedded astronaut image with L2 and with L2 + MS-Glance."""
+    from msglance.cli_error import cli_error
+    from msglance.device import resolve_device
     from msglance.inr.demo import demo_losses, run_demo, save_demo_figure
-    from msglance.inr.fit import resolve_device
+    from msglance.inr.fit import check_fit_options
+    from msglance.out_dir import prepare_out_dir
 
-    dev = resolve_device(device)
+    try:
+        check_fit_options(steps=steps)
+        demo_losses(size, seed)  # refuses a size too small for the Glance terms
+        dev = resolve_device(device)
+        prepare_out_dir(out, "--out")
+    except ValueError as exc:
+        raise cli_error(exc) from None
     console.print(f"SIREN on astronaut {size}x{size}, {steps} steps per loss, device {dev}")
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TextColumn("loss {task.fields[loss]}"),
@@ -82,9 +96,21 @@ from msglance.inr.commands import app as inr_app  # noqa: E402
 
 app.add_typer(inr_app, name="inr")
 
+from msglance.ranking.commands import app as ltrp_app  # noqa: E402
+
+app.add_typer(ltrp_app, name="ltrp")
+
 from msglance.eval_command import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
+
+from msglance.metrics_command import metrics_command  # noqa: E402
+
+app.command("metrics")(metrics_command)
+
+from msglance.semantic_command import sess_command  # noqa: E402
+
+app.command("sess")(sess_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

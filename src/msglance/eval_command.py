@@ -27,33 +27,39 @@ def eval_command(
         "print(m.available())\"`).",
     ),
     data_range: str = typer.Option(
-        "1", "--data-range", help="1, 255, another number, or auto (= each target's maximum, fastMRI)."
+        "dtype", "--data-range",
+        help="Scale of the values as stored in the files: dtype (default: 255 for 8-bit, 65535 "
+        "for 16-bit files, 1 for float images and NIfTI), a number (e.g. 4095 for 12-bit data "
+        "or raw NIfTI), or auto (= each target's maximum, fastMRI)."
     ),
     normalize: str = typer.Option(
         "none", "--normalize", help="none, minmax, cminmax, zscore or quantile (each image by itself)."
     ),
     crop: str = typer.Option(None, "--crop", help="Centre crop 'HxW' or 'S' before the metrics."),
     mask: Path = typer.Option(None, "--mask", help="Mask file (image or NIfTI); judged inside it."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
+    device: str = typer.Option("cpu", "--device", help="auto, cpu, cuda, cuda:1, ..."),
     volume: str = typer.Option("slices", "--volume", help="NIfTI volumes as 2-D 'slices' or one 3-D 'volume'."),
     out: Path = typer.Option(Path("msglance-eval"), "--out", help="Folder for per_item.csv, summary.json, report."),
     report: bool = typer.Option(False, "--report", help="Also write report.md with plots and the worst items."),
     worst: int = typer.Option(4, "--worst", help="Worst items shown in the report."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Skip bad files/items and list them."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random Global Glance sampling."),
+    glance_grid: int = typer.Option(
+        0, "--glance-grid", help="Global Glance grid side; 0 (default) scales it with each image "
+        "(96·side/256, at least one 16-pixel window), so every image of at least 16x16 works."),
+    save_graphs: bool = typer.Option(False, "--save-graphs", help="With sess: write each image's scene graph JSON to OUT/graphs."),
 ) -> None:
     """Compare predictions with references and summarise every metric."""
     from msglance import evaluate as ev
     from msglance import metrics as registry
     from msglance import report as rp
+    from msglance.cli_error import cli_error
     from msglance.data.readers import UnreadableFileError
+    from msglance.device import resolve_device
+    from msglance.out_dir import prepare_out_dir
 
     console = Console()
     err = Console(stderr=True)
-
-    def fail(message: str) -> None:
-        err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1)
 
     try:
         if volume not in ("slices", "volume"):
@@ -66,16 +72,22 @@ def eval_command(
             normalize=normalize,
             crop=ev.parse_crop(crop),
             mask=mask,
-            device=device,
+            device=str(resolve_device(device)),
             volume_mode=volume,
             seed=seed,
+            glance_grid=glance_grid,
         )
+        if glance_grid < 0:
+            raise ValueError(f"--glance-grid must be 0 (scaled) or a positive int, got {glance_grid}")
+        prepare_out_dir(out, "--out")
+        if save_graphs and "sess" not in config.metrics:
+            raise ValueError("--save-graphs needs sess in --metrics")
     except (ValueError, KeyError) as exc:
-        fail(str(exc))
+        raise cli_error(exc, code=1) from None
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=err, transient=True,
+        TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
     ) as progress:
         task = progress.add_task("evaluating", total=None)
 
@@ -86,11 +98,10 @@ def eval_command(
             result = ev.evaluate(ref, pred, config, keep_going=keep_going, on_item=on_item)
         except (FileNotFoundError, ValueError, UnreadableFileError, KeyError) as exc:
             progress.stop()
-            fail(str(exc))
+            raise cli_error(exc, code=1) from None
 
-    summary = ev.summarize(result)
+    summary = ev.summarize_evaluation(result)
     names = list(config.metrics)
-    out.mkdir(parents=True, exist_ok=True)
     rp.write_per_item_csv(out / "per_item.csv", result.items, names)
     rp.write_summary_json(out / "summary.json", summary)
 
@@ -118,9 +129,30 @@ def eval_command(
                 sample.data_range,
             )
             strips.append((item.name, key, item.values[key], png))
+        if "sess" in names:
+            from msglance.semantic.item_graphs import plot_item_graphs
+
+            for i, item in enumerate(rp.worst_items(result.items, "sess", True, worst)):
+                sample = ev.load_sample(pairs[item.ref], item.index, config, result.mask)
+                png = plot_item_graphs(out / "worst" / f"{i:02d}_graphs.png", item.name,
+                                       sample.ref[0], sample.pred[0], sample.data_range)
+                strips.append((item.name, "sess (scene graphs)", item.values["sess"], png))
         command = "msglance eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
         path = rp.write_report(out, summary, plot, strips, command)
         console.print(f"report: {path}")
+
+    if result.skipped_empty_mask:
+        console.print(f"skipped {len(result.skipped_empty_mask)} slice(s) whose mask slice is empty",
+                      highlight=False)
+    if save_graphs:
+        from msglance.semantic.item_graphs import write_item_graphs
+
+        pairs = {str(p.ref): p for p in result.pairs}
+        for item in result.items:
+            sample = ev.load_sample(pairs[item.ref], item.index, config, result.mask)
+            write_item_graphs(out / "graphs", item.name, sample.ref[0], sample.pred[0],
+                              sample.data_range)
+        console.print(f"scene graphs: {out / 'graphs'}", highlight=False)
 
     for name in result.unmatched_ref:
         console.print(f"[yellow]unmatched reference:[/yellow] {name} (no prediction)", highlight=False)

@@ -2,16 +2,45 @@ r"""Glance Index, Local Glance, Global Glance and the MS-Glance loss (WACV 2025)
 
 A *Glance vector* is a group of ``k`` pixel values. Two groups ``u`` (from the prediction
 ``x``) and ``v`` (from the target ``y``) are compared by their **Glance Index**, the Pearson
-correlation with a small stabiliser:
+correlation with a stabiliser ``epsilon`` in numerator and denominator:
 
 .. math::
 
-    \mathrm{GI}(u, v) = \frac{\operatorname{cov}(u, v)}
+    \mathrm{GI}(u, v) = \frac{\operatorname{cov}(u, v) + \epsilon}
         {\sqrt{(\operatorname{var}(u) + \epsilon)(\operatorname{var}(v) + \epsilon)}}
 
-with population (biased) moments and variances clamped at 0, so the square root is always of
-a positive number and constant groups give ``GI = 0`` with finite gradients. ``GI`` lies in
-``[-1, 1]``, ``GI(u, u) = var / (var + eps) ~ 1`` and ``GI(u, a u + b) ~ 1`` for ``a > 0``.
+with population (biased) moments. Properties (exact arithmetic):
+
+* ``GI(u, u) = (var + eps) / (var + eps) = 1`` for *every* group, flat ones included. The
+  implementation keeps this exact in floating point: identical inputs give identical window
+  moments, a variance that rounds below 0 is clamped to 0, the covariance of two windows
+  whose variances both round below 0 is set to 0 (as Cauchy--Schwarz demands of flat
+  windows), and ``sqrt(a * a) == a`` in IEEE
+  arithmetic, so identical inputs give 1.0 bit for bit.
+* ``-1 <= GI <= 1``: ``|cov + eps| <= sqrt(var_u var_v) + eps <= sqrt((var_u + eps)(var_v +
+  eps))``, the last step by ``2 sqrt(var_u var_v) <= var_u + var_v``. Values are also
+  clamped to ``[-1, 1]`` against rounding.
+* Flat and low-contrast windows: ``eps`` is the variance below which a window counts as
+  flat. Two flat windows give ``GI = eps / eps = 1`` (whatever their levels: the index is
+  blind to offsets, the pixel term of a loss is not); a flat target window against a
+  prediction window of variance ``v`` gives ``sqrt(eps / (v + eps))``, which falls to 0 as
+  the prediction's texture grows (noise in MRI air is penalised, and its gradient pushes
+  the window flat); windows with variances near ``eps`` are pulled towards 1 (two
+  uncorrelated windows of variance ``eps`` score 0.5). Windows with variances far above
+  ``eps`` get their Pearson correlation; ``GI(u, a u + b) ~ 1`` for ``a > 0``.
+* Scale: the index is scale free except for ``eps``: ``GI_eps(a u, a v) = GI_{eps/a^2}(u, v)``.
+  ``eps`` is therefore in squared data units; the default 1e-8 (a standard deviation of
+  1e-4) is meant for data on a ``[0, 1]`` scale, where it lies far below 8-bit quantisation
+  (variance 1/(12 * 255^2) ~ 1.3e-6). Data stored on another scale ``[0, L]`` should use
+  ``eps = 1e-8 * L**2``: with a fixed ``eps``, data at a 1e-4 scale (raw MRI magnitudes)
+  would have every window "flat" and score ~1. The registry entries
+  (``msglance.metrics.get("glance_local")`` and friends), which take a ``data_range`` like
+  every metric, do this (``eps = 1e-8 * data_range**2`` unless ``eps`` is given), so that
+  ``GI(a u, a v)`` with ``data_range = a L`` equals ``GI(u, v)`` with ``data_range = L``;
+  the functions here take no ``data_range`` and use ``eps`` as given.
+* Earlier versions had ``cov`` alone in the numerator: a window where the target is flat
+  then scored 0 even against itself, so ``GI(x, x)`` was 0.855 on a 128x128 MNI slice
+  (47 % air) and a loss kept a constant floor at a perfect reconstruction.
 
 * **Local Glance** (:func:`glance_index`): the groups are all ``k x k`` (``k x k x k`` in 3-D)
   windows at the same position in ``x`` and ``y``; the index is the mean over windows,
@@ -54,6 +83,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import warnings
 from typing import Literal
 
@@ -63,14 +93,27 @@ from torch import Tensor, nn
 
 from msglance.chunking import chunked_row_sums
 from msglance.filters import box_filter, box_filter_adjoint
-from msglance.validation import check_pair, check_reduction, reduce
+from msglance.validation import (
+    ComplexMode,
+    check_nonnegative,
+    check_pair,
+    check_reduction,
+    complex_to_real,
+    is_real_imag_pair,
+    nan_where_nonfinite,
+    reduce,
+    safe_sqrt,
+)
 
 __all__ = [
     "AirPriorWarning",
+    "DEFAULT_EPS",
+    "MAX_DRAWS_PER_PIXEL",
     "GlobalGlanceLoss",
     "LocalGlanceLoss",
     "MSGlanceLoss",
     "OFFICIAL_C3",
+    "check_grid",
     "glance_index",
     "glance_index_map",
     "global_glance_index",
@@ -83,8 +126,14 @@ logger = logging.getLogger(__name__)
 #: the five window moment maps ``(mu_x, mu_y, E[x^2], E[y^2], E[xy])`` (or their gradients)
 Moments = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 Padding = Literal["valid", "zero"]
-ComplexMode = Literal["magnitude", "channels"]
 Parity = Literal["official"] | None
+
+#: Default Glance Index stabiliser, in squared data units, for data on a ``[0, 1]`` scale.
+DEFAULT_EPS: float = 1e-8
+
+#: Most Global Glance draws per pixel allowed with ``replacement=True`` (beyond it the
+#: mosaic is mostly repeats of the same pixels and the work grows without bound).
+MAX_DRAWS_PER_PIXEL: int = 64
 
 #: Stabiliser of the reference implementation's per-window statistic, ``0.03**2 / 2``.
 OFFICIAL_C3: float = 0.03**2 / 2
@@ -99,35 +148,6 @@ class AirPriorWarning(UserWarning):
 # ----------------------------------------------------------------------------------------
 
 
-def _safe_sqrt(v: Tensor) -> Tensor:
-    """``sqrt(max(v, 0))`` with a zero (not infinite) gradient where ``v <= 0``."""
-    pos = v > 0
-    return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
-
-
-def _is_real_imag_pair(t: Tensor) -> bool:
-    """A real ``(B, C, H, W, 2)`` or ``(B, C, D, H, W, 2)`` tensor of (real, imaginary) parts.
-
-    (A genuine 3-D volume whose last axis has size 2 would be read this way; such a volume
-    cannot hold a Glance window larger than 2 anyway.)
-    """
-    return (not t.is_complex()) and t.ndim in (5, 6) and t.shape[-1] == 2
-
-
-def _to_real(t: Tensor, complex_mode: str) -> Tensor:
-    if t.is_complex():
-        re, im = t.real, t.imag
-    elif _is_real_imag_pair(t):
-        re, im = t[..., 0], t[..., 1]
-    else:
-        return t
-    if complex_mode == "magnitude":
-        return _safe_sqrt(re * re + im * im)
-    if complex_mode == "channels":
-        return torch.cat([re, im], dim=1)
-    raise ValueError(f"complex_mode must be 'magnitude' or 'channels', got {complex_mode!r}")
-
-
 def _prepare(x: Tensor, y: Tensor, complex_mode: str) -> tuple[Tensor, Tensor, torch.dtype]:
     """Validate, reduce complex input to real, and up-cast half precision to float32.
 
@@ -135,8 +155,8 @@ def _prepare(x: Tensor, y: Tensor, complex_mode: str) -> tuple[Tensor, Tensor, t
     """
     check_pair(x, y, ndims=(4, 5, 6), allow_complex=True)
     out_dtype = x.dtype
-    if x.is_complex() or _is_real_imag_pair(x):
-        x, y = _to_real(x, complex_mode), _to_real(y, complex_mode)
+    if x.is_complex() or is_real_imag_pair(x):
+        x, y = complex_to_real(x, complex_mode), complex_to_real(y, complex_mode)
         out_dtype = x.dtype
     elif x.ndim == 6:
         raise ValueError(
@@ -149,13 +169,13 @@ def _prepare(x: Tensor, y: Tensor, complex_mode: str) -> tuple[Tensor, Tensor, t
 
 
 def _check_common(window: int, stride: int, padding: str, eps: float, parity: Parity) -> None:
-    if not isinstance(window, int) or window < 1:
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise ValueError(f"window must be a positive int, got {window!r}")
-    if not isinstance(stride, int) or stride < 1:
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         raise ValueError(f"stride must be a positive int, got {stride!r}")
     if padding not in ("valid", "zero"):
         raise ValueError(f"padding must be 'valid' or 'zero', got {padding!r}")
-    if not eps > 0:
+    if not check_nonnegative(eps, "eps") > 0:
         raise ValueError(f"eps must be > 0, got {eps}")
     if parity not in (None, "official"):
         raise ValueError(f"parity must be None or 'official', got {parity!r}")
@@ -227,7 +247,7 @@ def glance_index_map(
     window: int = 16,
     stride: int = 1,
     padding: Padding = "valid",
-    eps: float = 1e-8,
+    eps: float = DEFAULT_EPS,
     parity: Parity = None,
 ) -> Tensor:
     """Per-window Glance Index of two real ``(B, C, *spatial)`` tensors (no validation).
@@ -271,7 +291,10 @@ class _GlanceFromMoments(torch.autograd.Function):
     the backward recomputes the cheap elementwise terms. With ``v_x = E[x^2] - mu_x^2``
     (clamped at 0), ``c = E[xy] - mu_x mu_y`` and ``r = ((v_x + eps)(v_y + eps))^{-1/2}``:
 
-    * ours: ``GI = clamp(c r, -1, 1)``; ``dGI/dc = r``, ``dGI/dv_x = -GI / (2 (v_x + eps))``;
+    * ours: ``GI = (c + eps) r`` (its clamps, of ``v`` at 0 and of ``GI`` to ``[-1, 1]``, and
+      the zeroing of ``c`` where both variances round below 0 only absorb rounding, and are
+      not differentiated);
+      ``dGI/dc = r``, ``dGI/dv_x = -GI / (2 (v_x + eps))``;
     * official: ``S = (c + C3) / (s_x s_y + C3)``, ``s = sqrt(v)``;
       ``dS/dc = 1 / D``, ``dS/dv_x = -S s_y / (2 s_x D)`` (0 where ``v_x = 0``);
 
@@ -304,8 +327,11 @@ def _index_from_moments(moments: Moments, eps: float, official: bool) -> Tensor:
     _, _, raw_x, raw_y, cov = _terms(moments)
     var_x, var_y = raw_x.clamp_min(0.0), raw_y.clamp_min(0.0)
     if official:
-        return (cov + OFFICIAL_C3) / (_safe_sqrt(var_x) * _safe_sqrt(var_y) + OFFICIAL_C3)
-    return (cov * torch.rsqrt((var_x + eps) * (var_y + eps))).clamp_(-1.0, 1.0)
+        return (cov + OFFICIAL_C3) / (safe_sqrt(var_x) * safe_sqrt(var_y) + OFFICIAL_C3)
+    # two windows whose variances both round below 0 are flat: their covariance is 0
+    cov = cov.masked_fill_((raw_x < 0) & (raw_y < 0), 0.0)
+    # a division by sqrt(a * a) (not a product with rsqrt) keeps GI(u, u) exactly 1
+    return cov.add_(eps).div_(((var_x + eps) * (var_y + eps)).sqrt_()).clamp_(-1.0, 1.0)
 
 
 def _moment_grads(moments: Moments, eps: float, official: bool, grad: Tensor) -> Moments:
@@ -313,7 +339,7 @@ def _moment_grads(moments: Moments, eps: float, official: bool, grad: Tensor) ->
     mx, my, raw_x, raw_y, cov = _terms(moments)
     var_x, var_y = raw_x.clamp_min(0.0), raw_y.clamp_min(0.0)
     if official:
-        sx, sy = _safe_sqrt(var_x), _safe_sqrt(var_y)
+        sx, sy = safe_sqrt(var_x), safe_sqrt(var_y)
         denom = sx * sy + OFFICIAL_C3
         s = (cov + OFFICIAL_C3) / denom
         d_cov = grad / denom
@@ -323,12 +349,15 @@ def _moment_grads(moments: Moments, eps: float, official: bool, grad: Tensor) ->
     else:
         vx_eps, vy_eps = var_x.add_(eps), var_y.add_(eps)  # var_* are fresh: update in place
         r = torch.rsqrt(vx_eps * vy_eps)
-        gi = cov.mul_(r)
-        grad = grad * (gi.abs() <= 1.0)  # the clamp to [-1, 1]
+        # GI as in the forward. Its clamps (variances at 0, GI to [-1, 1]) only absorb
+        # rounding, so the unclamped expression is differentiated: masking the variance
+        # gradient of a flat window but not its covariance gradient would leave a gradient
+        # at x = y, where GI = 1 is the maximum
+        gi = cov.masked_fill_((raw_x < 0) & (raw_y < 0), 0.0).add_(eps).mul_(r)
         d_cov = grad * r
         half = (grad * gi).mul_(-0.5)
-        d_vx = torch.where(raw_x >= 0, half / vx_eps, 0.0)
-        d_vy = torch.where(raw_y >= 0, half.div_(vy_eps), 0.0)
+        d_vx = half / vx_eps
+        d_vy = half.div_(vy_eps)
     d_mx = torch.addcmul(-my * d_cov, mx, d_vx, value=-2.0)
     d_my = torch.addcmul(-mx * d_cov, my, d_vy, value=-2.0)
     return d_mx, d_my, d_vx, d_vy, d_cov
@@ -383,7 +412,7 @@ def glance_index(
     window: int = 16,
     stride: int = 1,
     padding: Padding = "valid",
-    eps: float = 1e-8,
+    eps: float = DEFAULT_EPS,
     reduction: str = "mean",
     complex_mode: ComplexMode = "magnitude",
     parity: Parity = None,
@@ -402,13 +431,15 @@ def glance_index(
         stride: step between windows (default 1).
         padding: ``"valid"`` (default, windows inside the image) or ``"zero"``
             (``(k - 1) // 2`` zeros on every side, as the reference code).
-        eps: variance stabiliser (default 1e-8, for data on a [0, 1] scale).
+        eps: stabiliser in numerator and denominator, in squared data units (default
+            1e-8, for data on a [0, 1] scale; ``1e-8 * L**2`` for data on [0, L]); windows
+            with variances far below it count as flat (see the module doc).
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one value per item).
         complex_mode: ``"magnitude"`` or ``"channels"`` for complex input.
         parity: ``None`` (ours) or ``"official"`` (reference numbers; zero padding, C3).
 
     Returns:
-        The index in ``[-1, 1]`` (1 = identical structure), reduced as asked, in the
+        The index in ``[-1, 1]`` (exactly 1 for identical inputs), reduced as asked, in the
         input's (real) dtype.
     """
     _check_common(window, stride, padding, eps, parity)
@@ -637,6 +668,41 @@ def _mosaic_index(
     return torch.cat([index, index.gather(1, perms.flatten(1))], dim=1)
 
 
+def check_grid(grid: int | tuple[int, int], repeats: int, delta: float | None = None) -> tuple[int, int]:
+    """Validate the Global Glance sampling settings; returns the grid as ``(n, m)``.
+
+    ``grid`` is two positive ints (or one, for a square grid); ``repeats`` a positive int;
+    ``delta`` ``None`` or a finite number ``>= 0``. Integers of any kind (NumPy included)
+    are accepted, fractional or boolean values are not.
+
+    Examples:
+        >>> check_grid(32, 10), check_grid((8, 12), 1)
+        ((32, 32), (8, 12))
+    """
+    pair = (grid, grid) if _is_int(grid) else grid
+    try:
+        ok = len(pair) == 2 and all(_is_int(v) and v >= 1 for v in pair)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"grid must be a positive int or two positive ints (n, m), got {grid!r}")
+    if not (_is_int(repeats) and repeats >= 1):
+        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    if delta is not None:
+        check_nonnegative(delta, "delta")
+    return int(pair[0]), int(pair[1])
+
+
+def _is_int(v: object) -> bool:
+    if isinstance(v, bool):
+        return False
+    try:
+        operator.index(v)
+    except TypeError:
+        return False
+    return True
+
+
 def global_glance_index(
     x: Tensor,
     y: Tensor,
@@ -648,7 +714,7 @@ def global_glance_index(
     generator: torch.Generator | None = None,
     replacement: bool = False,
     padding: Padding = "valid",
-    eps: float = 1e-8,
+    eps: float = DEFAULT_EPS,
     reduction: str = "mean",
     complex_mode: ComplexMode = "magnitude",
     parity: Parity = None,
@@ -695,12 +761,16 @@ def global_glance_index(
     """
     _check_common(window, stride, padding, eps, parity)
     check_reduction(reduction)
-    if len(grid) != 2 or min(grid) < 1:
-        raise ValueError(f"grid must be two positive ints (n, m), got {grid!r}")
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
-    n, m = int(grid[0]), int(grid[1])
+    n, m = check_grid(grid, repeats, delta)
     xr, yr, out_dtype = _prepare(x, y, complex_mode)
+    pixels = yr[0, 0].numel()
+    if replacement and n * m > MAX_DRAWS_PER_PIXEL * pixels:
+        raise ValueError(
+            f"grid {grid!r} draws {n * m} positions per item from {pixels} pixels "
+            f"(spatial shape {tuple(yr.shape[2:])}), {n * m / pixels:.0f} per pixel, into a "
+            f"{n}x{m * repeats} mosaic per channel; at most {MAX_DRAWS_PER_PIXEL} draws per "
+            "pixel are allowed: use a smaller grid"
+        )
     mos_h, mos_w = n, m * repeats
     pad = 2 * ((window - 1) // 2) if (padding == "zero" or parity == "official") else 0
     if min(mos_h, mos_w) + pad < window:
@@ -718,7 +788,8 @@ def global_glance_index(
         mx = mx.clamp(0.0, 1.0) * 255.0
         my = my.clamp(0.0, 1.0) * 255.0
     values = _channel_means(mx, my, window, stride, padding, eps, parity).mean(dim=1)
-    return reduce(values, reduction).to(out_dtype)
+    # the draw may miss a bad pixel: an item holding NaN or inf scores NaN all the same
+    return reduce(nan_where_nonfinite(values, xr), reduction).to(out_dtype)
 
 
 def ms_glance_index(
@@ -736,7 +807,9 @@ def ms_glance_index(
     ``parity``) or to the global one only (``grid``, ``repeats``, ``delta``, ``generator``,
     ``replacement``, ``position_weights``).
     """
-    if global_weight < 0 or local_weight < 0 or global_weight + local_weight <= 0:
+    global_weight = check_nonnegative(global_weight, "global_weight")
+    local_weight = check_nonnegative(local_weight, "local_weight")
+    if global_weight + local_weight <= 0:
         raise ValueError(
             f"weights must be >= 0 with a positive sum, got {global_weight}, {local_weight}"
         )
@@ -779,7 +852,7 @@ class LocalGlanceLoss(nn.Module):
         window: int = 16,
         stride: int = 1,
         padding: Padding = "valid",
-        eps: float = 1e-8,
+        eps: float = DEFAULT_EPS,
         reduction: str = "mean",
         complex_mode: ComplexMode = "magnitude",
         parity: Parity = None,
@@ -827,7 +900,7 @@ class GlobalGlanceLoss(_SeededModule):
         delta: float | None = None,
         replacement: bool = False,
         padding: Padding = "valid",
-        eps: float = 1e-8,
+        eps: float = DEFAULT_EPS,
         reduction: str = "mean",
         complex_mode: ComplexMode = "magnitude",
         parity: Parity = None,
@@ -838,7 +911,8 @@ class GlobalGlanceLoss(_SeededModule):
         super().__init__(seed, generator)
         _check_common(window, stride, padding, eps, parity)
         check_reduction(reduction)
-        self.grid, self.window, self.stride, self.repeats = tuple(grid), window, stride, repeats
+        grid = check_grid(grid, repeats, delta)
+        self.grid, self.window, self.stride, self.repeats = grid, window, stride, repeats
         self.delta, self.replacement, self.padding, self.eps = delta, replacement, padding, eps
         self.reduction, self.complex_mode, self.parity = reduction, complex_mode, parity
         if position_weights is not None and not isinstance(position_weights, Tensor):
@@ -883,8 +957,11 @@ class MSGlanceLoss(nn.Module):
             map given to :meth:`forward` overrides it for that call.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per-item losses).
 
-    After each call, ``last_terms`` maps ``"pixel"``, ``"global"`` and ``"local"`` to the
-    detached (reduced) term values, for logging.
+    ``complex_mode`` governs every term: with ``"magnitude"`` the pixel term compares
+    magnitudes, as the Glance terms do. The pixel term is computed in float32 (or wider).
+
+    After each call, :attr:`last_terms` maps ``"pixel"``, ``"global"`` and ``"local"`` to
+    the unweighted term values as floats, like :attr:`msglance.losses.CompositeLoss.last_terms`.
     """
 
     def __init__(
@@ -900,7 +977,7 @@ class MSGlanceLoss(nn.Module):
         repeats: int = 10,
         replacement: bool = False,
         padding: Padding = "valid",
-        eps: float = 1e-8,
+        eps: float = DEFAULT_EPS,
         reduction: str = "mean",
         complex_mode: ComplexMode = "magnitude",
         parity: Parity = None,
@@ -912,8 +989,10 @@ class MSGlanceLoss(nn.Module):
         if pixel not in (None, "l1", "l2"):
             raise ValueError(f"pixel must be 'l1', 'l2' or None, got {pixel!r}")
         check_reduction(reduction)
-        self.global_weight, self.local_weight = float(global_weight), float(local_weight)
-        self.pixel, self.pixel_weight, self.reduction = pixel, float(pixel_weight), reduction
+        self.global_weight = check_nonnegative(global_weight, "global_weight")
+        self.local_weight = check_nonnegative(local_weight, "local_weight")
+        self.pixel, self.pixel_weight = pixel, check_nonnegative(pixel_weight, "pixel_weight")
+        self.reduction, self.complex_mode = reduction, complex_mode
         self.global_loss = GlobalGlanceLoss(
             grid, window, stride, repeats, delta, replacement, padding, eps, "none",
             complex_mode, parity, seed, generator, position_weights,
@@ -921,11 +1000,22 @@ class MSGlanceLoss(nn.Module):
         self.local_loss = LocalGlanceLoss(
             window, stride, padding, eps, "none", complex_mode, parity
         )
-        self.last_terms: dict[str, Tensor] = {}
+        self._last: dict[str, Tensor] = {}
 
-    def _pixel(self, x: Tensor, y: Tensor) -> Tensor:
-        diff = (x - y).abs() if self.pixel == "l1" else (x - y).abs().square()
-        return diff.flatten(1).mean(dim=1)
+    @property
+    def last_terms(self) -> dict[str, float]:
+        """Each term's value at the last call (unweighted, reduced as the loss; with
+        ``reduction="none"`` the mean over items), as floats for logging. Kept as detached
+        tensors until read, so logging costs no device sync unless it happens."""
+        return {k: float(v.mean()) for k, v in self._last.items()}
+
+    def _pixel(self, xr: Tensor, yr: Tensor, out_dtype: torch.dtype) -> Tensor:
+        """L1/L2 on the prepared (real, float32-or-wider) pair: the same view of complex
+        input as the Glance terms, no float16 overflow of ``(x - y)^2``."""
+        diff = (xr - yr).abs()
+        if self.pixel == "l2":
+            diff = diff.square()
+        return diff.flatten(1).mean(dim=1).to(out_dtype)
 
     def forward(self, x: Tensor, y: Tensor, position_weights: Tensor | None = None) -> Tensor:
         terms: dict[str, Tensor] = {}
@@ -937,14 +1027,15 @@ class MSGlanceLoss(nn.Module):
             terms["local"] = self.local_loss(x, y)
             part = self.local_weight * terms["local"]
             total = part if total is None else total + part
+        if self.pixel is not None or total is None:
+            xr, yr, out_dtype = _prepare(x, y, self.complex_mode)
         if self.pixel is not None:
-            terms["pixel"] = self._pixel(x, y)
+            terms["pixel"] = self._pixel(xr, yr, out_dtype)
             part = self.pixel_weight * terms["pixel"]
             total = part if total is None else total + part
-        if total is None:
-            check_pair(x, y, ndims=(4, 5, 6), allow_complex=True)
-            total = x.real.new_zeros(x.shape[0])
-        self.last_terms = {k: reduce(v.detach(), self.reduction) for k, v in terms.items()}
+        if total is None:  # every weight 0 and no pixel term: 0, differentiable, NaN kept
+            total = (xr.flatten(1) * 0.0).sum(dim=1).to(out_dtype)
+        self._last = {k: reduce(v.detach(), self.reduction) for k, v in terms.items()}
         return reduce(total, self.reduction)
 
     def extra_repr(self) -> str:

@@ -1,4 +1,4 @@
-"""Implicit neural representations: SIREN image fitting (DESIGN.md section 6)."""
+"""Implicit neural representations: SIREN image fitting (docs/design.md §4)."""
 
 from msglance.inr.fit import FitResult, fit_siren
 from msglance.inr.siren import Siren, coordinate_grid

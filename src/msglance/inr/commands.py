@@ -22,6 +22,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from msglance.cli_config import config_option, write_command_config
+from msglance.cli_error import cli_error
+
 __all__ = ["DEFAULT_LOSSES", "app"]
 
 #: The study's default loss set (issue 4): pixel baselines, SSIM, perceptual, MS-Glance
@@ -45,11 +48,6 @@ app = typer.Typer(
 console = Console()
 
 
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
-    return typer.Exit(code=2)
-
-
 _WEIGHTS_HELP = ("Weight the Global Glance draws by a map of the target: 'variance' or "
                  "'gradient' (per-patch variance / gradient energy), 'ltrp:CKPT' (an LTRP "
                  "ranker, when msglance.ranking is installed) or a PATH.npy (H, W) map. "
@@ -65,7 +63,7 @@ def _weight_source(spec: str | None, patch: int):
     try:
         return weight_source(spec, patch)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--position-weights") from None
+        raise cli_error(f"--position-weights: {exc}") from None
 
 
 def _find_image(image: str, size: int):
@@ -102,37 +100,45 @@ def fit(
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, ..."),
     lr: float = typer.Option(1e-4, help="Adam learning rate."),
     log_every: int = typer.Option(10, help="PSNR history interval (steps)."),
-    grid: int = typer.Option(96, help="Global Glance grid side (paper: 96); reduced to fit "
-                             "images with fewer than grid^2 pixels."),
+    grid: int = typer.Option(96, help="Global Glance grid side (paper: 96; 0 = scaled with the "
+                             "image, 96·side/256); reduced to fit images with fewer than "
+                             "grid^2 pixels."),
     position_weights: str | None = typer.Option(None, "--position-weights", help=_WEIGHTS_HELP),
     weight_patch: int = typer.Option(16, min=1, help="Patch side of the per-patch weight maps."),
     out: Path = typer.Option(Path("inr-fit"), help="Output folder."),
 ) -> None:
     """Fit a SIREN to one image; print the final PSNR/SSIM, write the fit and its PSNR curve."""
     from msglance.inr.figures import plot_psnr_curves, save_png
-    from msglance.inr.fit import fit_siren, resolve_device
-    from msglance.inr.study import glance_grid
+    from msglance.device import resolve_device
+    from msglance.glance_grid import glance_grid_for
+    from msglance.inr.fit import check_fit_options, fit_siren
     from msglance.losses import parse
+    from msglance.out_dir import prepare_out_dir
 
+    try:
+        check_fit_options(steps=steps, lr=lr, log_every=log_every)
+    except ValueError as exc:
+        raise cli_error(exc) from None
     try:
         loss_fn = parse(loss, seed=seed)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--loss") from None
+        raise cli_error(f"--loss: {exc}") from None
     source = _weight_source(position_weights, weight_patch)
     try:
+        dev = resolve_device(device)
+        prepare_out_dir(out, "--out")
         sample, where = _find_image(image, size)
         h, w = sample.image.shape[:2]
-        grid_hw = glance_grid(h, w, grid)
+        grid_hw = glance_grid_for((h, w), grid)
         weights = None if source is None else source(sample.tensor())
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     options = {} if weights is None else {"position_weights": weights}
     loss_fn = parse(loss, seed=seed, grid=grid_hw, **options)
-    if grid_hw != (grid, grid):
+    if grid and grid_hw != (grid, grid):
         console.print(f"note: Global Glance grid {grid_hw[0]}x{grid_hw[1]} "
                       f"({h}x{w} pixels < {grid}x{grid})", highlight=False)
     spec = str(getattr(loss_fn, "spec", loss))
-    dev = resolve_device(device)
     sampling = "" if source is None else f", Global Glance weighted by {source.label}"
     console.print(f"SIREN fit of {sample.name} ({where}) {size}x{size}, loss {spec!r}, "
                   f"{steps} steps, seed {seed}, device {dev}{sampling}", highlight=False)
@@ -176,6 +182,7 @@ def fit(
 @app.command(context_settings={"allow_extra_args": True})
 def study(
     ctx: typer.Context,
+    config_file: Path | None = config_option(),
     dataset: str = typer.Option("natural", help="natural, faces, mri, lfw, or a folder/file "
                                 "of images or NIfTI volumes."),
     losses: list[str] | None = typer.Option(
@@ -192,50 +199,61 @@ def study(
                                       "(names as in per_run.csv, e.g. camera,coffee)."),
     lr: float = typer.Option(1e-4, help="Adam learning rate."),
     log_every: int = typer.Option(10, help="PSNR history interval (steps)."),
-    grid: int = typer.Option(96, help="Global Glance grid side (paper: 96); reduced to fit "
-                             "images with fewer than grid^2 pixels."),
+    grid: int = typer.Option(96, help="Global Glance grid side (paper: 96; 0 = scaled with the "
+                             "image, 96·side/256); reduced to fit images with fewer than "
+                             "grid^2 pixels."),
     grid_images: int = typer.Option(3, help="Images in the figure grid."),
     position_weights: str | None = typer.Option(None, "--position-weights", help=_WEIGHTS_HELP),
     weight_patch: int = typer.Option(16, min=1, help="Patch side of the per-patch weight maps."),
 ) -> None:
-    """Fit every (image, loss, seed); write per-run CSV, a table, curves and a figure grid."""
+    """Fit every (image, loss, seed); write per-run CSV, a table, curves and a figure grid.
+
+    OUT/config.json records the options; --config OUT/config.json (with a new --out) re-runs
+    the study."""
     from msglance.data.embedded import available_datasets, load_dataset
-    from msglance.inr.fit import resolve_device
-    from msglance.inr.study import StudyEvent, canonical_specs, glance_grid, run_study
-    from msglance.inr.summary import write_report
+    from msglance.device import resolve_device
+    from msglance.glance_grid import glance_grid_for
+    from msglance.inr.fit import check_fit_options
+    from msglance.inr.study import StudyEvent, canonical_specs, run_study
+    from msglance.inr.summary import write_study_report
+    from msglance.out_dir import prepare_out_dir
 
     extra = list(ctx.args)
     if extra and not losses:
-        raise _fail(f"unexpected arguments {extra} (loss specs go after --losses)")
+        raise cli_error(f"unexpected arguments {extra} (loss specs go after --losses)")
     specs_in = list(losses or []) + extra or list(DEFAULT_LOSSES)
     source = _weight_source(position_weights, weight_patch)
     try:
         specs = canonical_specs(specs_in)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--losses") from None
+        raise cli_error(f"--losses: {exc}") from None
     try:
+        check_fit_options(steps=steps, lr=lr, log_every=log_every)
+        dev = resolve_device(device)
+        prepare_out_dir(out, "--out")
         samples = load_dataset(dataset, size)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     if images:
         wanted = [n.strip() for n in images.split(",") if n.strip()]
         names = [s.name for s in samples]
         unknown = [n for n in wanted if n not in names]
         if unknown:
-            raise _fail(f"no image named {', '.join(unknown)} in {dataset!r}; "
-                        f"it has: {', '.join(names)}")
+            raise cli_error(f"no image named {', '.join(unknown)} in {dataset!r}; "
+                            f"it has: {', '.join(names)}")
         samples = [s for s in samples if s.name in wanted]
     if limit is not None:
         samples = samples[:limit]
+    options = {k: v for k, v in ctx.params.items() if k not in ("config_file", "resume")}
+    write_command_config(out / "config.json", {**options, "losses": specs})
     try:
-        grid_hw = min((glance_grid(*s.image.shape[:2], grid) for s in samples), key=lambda g: g[0])
+        grid_hw = min((glance_grid_for(s.image.shape[:2], grid) for s in samples), key=lambda g: g[0])
     except ValueError as exc:
-        raise _fail(str(exc)) from None
-    if grid_hw != (grid, grid):
+        raise cli_error(str(exc)) from None
+    if grid and grid_hw != (grid, grid):
         console.print(f"note: Global Glance grid {grid_hw[0]}x{grid_hw[1]} (images have fewer "
                       f"than {grid}x{grid} pixels)", highlight=False)
     label = dataset if dataset in available_datasets() else Path(dataset).name or dataset
-    dev = resolve_device(device)
     sampling = "" if source is None else f", Global Glance weighted by {source.label}"
     console.print(
         f"INR study: {len(samples)} images of {label!r} at {size}x{size}, {len(specs)} losses, "
@@ -272,10 +290,10 @@ def study(
                       resume=resume, progress=on_event, loss_options={"grid": grid_hw},
                       position_weights=source, lr=lr, log_every=log_every)
         except ValueError as exc:
-            raise _fail(str(exc)) from None
+            raise cli_error(str(exc)) from None
         progress.update(current, visible=False)
 
-    report = write_report(out, specs, images=[s.name for s in samples], grid_images=grid_images,
+    report = write_study_report(out, specs, images=[s.name for s in samples], grid_images=grid_images,
                           title=f"SIREN {size}x{size}, {steps} steps{sampling}:")
     console.print(report.table, markup=False, highlight=False, soft_wrap=True)
     for what, path in (("table", report.table_path), ("per-run CSV", out / "per_run.csv"),

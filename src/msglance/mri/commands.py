@@ -1,6 +1,6 @@
 """``msglance mri``: train, evaluate and compare undersampled-MRI reconstruction (typer).
 
-The commands only parse options, call :mod:`msglance.mri.train`, :mod:`~msglance.mri.evaluate`
+The commands only parse options, call :mod:`msglance.mri.train`, :mod:`~msglance.mri.scoring`
 and :mod:`~msglance.mri.compare`, and print (rich progress bars, tables).
 """
 
@@ -15,7 +15,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from msglance.mri.train import ProgressEvent, TrainConfig
+from msglance.cli_config import config_option
+from msglance.cli_error import cli_error
+from msglance.mri.config import TrainConfig
+from msglance.mri.train import ProgressEvent
 
 __all__ = ["app"]
 
@@ -32,7 +35,8 @@ def _config(
     size: int, acceleration: float, center_fraction: float, mask: str, mask_seed: int,
     loss: str, delta: float, glance_grid: int, epochs: int, batch_size: int, lr: float,
     lr_step: int, seed: int, chans: int, pools: int, cascades: int, limit: int,
-    val_limit: int, device: str, workers: int, amp: bool,
+    val_limit: int, device: str, workers: int, amp: bool, lr_gamma: float = 0.1,
+    best_metric: str = "psnr",
 ) -> TrainConfig:
     spec = f"{data} {data_path}" if data_path is not None else data
     return TrainConfig(
@@ -41,7 +45,7 @@ def _config(
         mask_seed=mask_seed, loss=loss, delta=delta, glance_grid=glance_grid, epochs=epochs,
         batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, chans=chans, pools=pools,
         cascades=cascades, limit=limit, val_limit=val_limit, device=device, workers=workers,
-        amp=amp,
+        amp=amp, lr_gamma=lr_gamma, best_metric=best_metric,
     )
 
 
@@ -109,6 +113,7 @@ _DATA_PATH = typer.Option(None, "--data-path", help="folder of NIfTI (ixi) or .h
 
 @app.command("train")
 def train_command(
+    config_file: Optional[Path] = config_option(renames={"mask_kind": "mask"}),
     out: Path = typer.Option(..., "--out", help="run directory"),
     data: str = _DATA,
     data_path: Optional[Path] = _DATA_PATH,
@@ -126,6 +131,7 @@ def train_command(
     batch_size: int = typer.Option(4, help="per process"),
     lr: float = typer.Option(1e-3),
     lr_step: int = typer.Option(0, help="StepLR period in epochs (0 = constant)"),
+    lr_gamma: float = typer.Option(0.1, help="StepLR factor"),
     seed: int = typer.Option(0),
     chans: int = typer.Option(32),
     pools: int = typer.Option(4),
@@ -135,25 +141,32 @@ def train_command(
     device: str = typer.Option("auto"),
     workers: int = typer.Option(0),
     amp: bool = typer.Option(True, help="mixed precision on CUDA"),
+    best_metric: str = typer.Option("psnr", help="validation metric that selects best.pt (psnr, ssim)"),
     resume: bool = typer.Option(False, "--resume", help="continue RUN_DIR/last.pt"),
 ) -> None:
-    """Train ReconNet (U-Net + data consistency). Multi-GPU: torchrun --nproc_per_node N ..."""
+    """Train ReconNet (U-Net + data consistency). Multi-GPU: torchrun --nproc_per_node N ...
+
+    Re-run an experiment: --config RUN_DIR/config.json (with a new --out)."""
+    from msglance.device import resolve_device
     from msglance.mri.train import train
+    from msglance.out_dir import prepare_out_dir
 
     config = _config(out, data, data_path, orientations, contrast, size, acceleration,
                      center_fraction, mask, mask_seed, loss, delta, glance_grid, epochs,
                      batch_size, lr, lr_step, seed, chans, pools, cascades, limit, val_limit,
-                     device, workers, amp)
+                     device, workers, amp, lr_gamma=lr_gamma, best_metric=best_metric)
     rank = int(os.environ.get("RANK", "0"))
     try:
+        config.validate()
+        resolve_device(config.device)
+        prepare_out_dir(out, "--out")
         if rank == 0:
             with _progress() as progress:
                 summary = train(config, resume=resume, progress=_Bars(progress))
         else:
             summary = train(config, resume=resume)
     except (ValueError, FileExistsError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise cli_error(exc) from None
     if rank == 0:
         console.print(
             f"done: {summary.epochs} epochs · best epoch {summary.best_epoch}: val PSNR "
@@ -174,14 +187,13 @@ def eval_command(
     limit: int = typer.Option(0, help="at most this many slices per split"),
 ) -> None:
     """Evaluate a run (fastMRI convention); writes RUN_DIR/eval/<split>/{slices.csv,summary.json,figure.png}."""
-    from msglance.mri.evaluate import evaluate_run
+    from msglance.mri.scoring import evaluate_run
 
     try:
         result = evaluate_run(run_dir, data=data, checkpoint=checkpoint, splits=tuple(split),
                               device=device, batch_size=batch_size, limit=limit)
     except (ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise cli_error(exc) from None
     _print_eval(result)
     console.print(f"wrote {Path(run_dir) / 'eval'}")
 
@@ -216,12 +228,20 @@ def compare_command(
     amp: bool = typer.Option(True),
 ) -> None:
     """Train + evaluate each loss × seed with identical data and masks; resumable."""
-    from msglance.mri.compare import CompareEvent, compare, markdown_table
+    from msglance.device import resolve_device
+    from msglance.mri.compare import CompareEvent, compare, comparison_table
+    from msglance.out_dir import prepare_out_dir
 
     base = _config(out, data, data_path, orientations, contrast, size, acceleration,
                    center_fraction, mask, mask_seed, losses[0], delta, glance_grid, epochs,
                    batch_size, lr, lr_step, 0, chans, pools, cascades, limit, val_limit,
                    device, workers, amp)
+    try:
+        base.validate()
+        resolve_device(base.device)
+        prepare_out_dir(out, "--out")
+    except ValueError as exc:
+        raise cli_error(exc) from None
     with _progress() as progress:
         bars: dict[tuple[str, int], _Bars] = {}
 
@@ -237,7 +257,6 @@ def compare_command(
         try:
             payload = compare(base, losses, seeds, out, progress=show)
         except (ValueError, FileNotFoundError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
-    console.print(markdown_table(payload["summary"], losses, payload["splits"]))
+            raise cli_error(exc) from None
+    console.print(comparison_table(payload["summary"], losses, payload["splits"]))
     console.print(f"wrote {out / 'table.md'}, {out / 'results.json'}, {out / 'comparison.png'}")

@@ -1,6 +1,6 @@
 """Compare loss specs: train and evaluate each ``(loss, seed)`` with identical data and masks.
 
-Every run shares the base :class:`~msglance.mri.train.TrainConfig` (same data, masks —
+Every run shares the base :class:`~msglance.mri.config.TrainConfig` (same data, masks —
 ``mask_seed`` is fixed —, epochs and network) and differs only in ``loss`` and ``seed``.
 Runs live in ``OUT/<loss slug>/seed<k>/``; a run whose ``eval/summary.json`` exists is
 skipped and an interrupted one is resumed from its ``last.pt``, so ``compare`` can simply be
@@ -18,12 +18,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from msglance.atomic import atomic_write_text
+from msglance.mri.config import TrainConfig, build_loss
+from msglance.mri.scoring import evaluate_run
+from msglance.mri.train import ProgressEvent, train
+from msglance.report import markdown_table, mean_std, mean_std_text, save_figure, subplots
 
-from msglance.mri.evaluate import evaluate_run
-from msglance.mri.train import ProgressEvent, TrainConfig, train
-
-__all__ = ["CompareEvent", "loss_slug", "compare", "summarize", "markdown_table", "bar_plot"]
+__all__ = ["CompareEvent", "loss_slug", "compare", "summarize_comparison", "comparison_table", "bar_plot"]
 
 
 @dataclass
@@ -68,8 +69,6 @@ def compare(
     if len(set(slugs)) != len(slugs):
         raise ValueError(f"loss specs must be distinct, got {losses}")
     for spec in losses:  # fail early on a bad spec, before hours of training
-        from msglance.mri.train import build_loss
-
         build_loss(replace(base, loss=spec))
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
@@ -94,28 +93,21 @@ def compare(
                 result = evaluate_run(run_dir, splits=splits, device=base.device)
             emit(CompareEvent("done", spec, seed, index, total, result=result))
             runs.append({"loss": spec, "seed": seed, "dir": str(run_dir), **result})
-    summary = summarize(runs, losses, splits)
+    summary = summarize_comparison(runs, losses, splits)
     payload = {"base_config": asdict(base), "losses": losses, "seeds": seeds,
                "splits": list(splits), "runs": runs, "summary": summary}
-    _write(root / "results.json", json.dumps(payload, indent=2) + "\n")
-    _write(root / "table.md", markdown_table(summary, losses, splits))
+    atomic_write_text(root / "results.json", json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(root / "table.md", comparison_table(summary, losses, splits))
     bar_plot(root / "comparison.png", summary, losses, splits)
     return payload
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _stats(values: list[float]) -> dict[str, float]:
-    arr = np.asarray(values, dtype=np.float64)
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
-            "n": int(arr.size)}
+    mean, std = mean_std(values)
+    return {"mean": mean, "std": std, "n": len(values)}
 
 
-def summarize(
+def summarize_comparison(
     runs: list[dict[str, Any]], losses: Sequence[str], splits: Sequence[str]
 ) -> dict[str, Any]:
     """``{split: {loss: {"psnr": stats, "ssim": stats, "gain_psnr": stats, ...}, "zero_filled": ...}}``.
@@ -143,26 +135,25 @@ def summarize(
     return out
 
 
-def markdown_table(summary: dict[str, Any], losses: Sequence[str], splits: Sequence[str]) -> str:
+def comparison_table(summary: dict[str, Any], losses: Sequence[str], splits: Sequence[str]) -> str:
     """One Markdown table per split: loss | PSNR | SSIM | ΔPSNR | ΔSSIM (mean ± std, seeds)."""
     lines: list[str] = []
     for split in splits:
         table = summary[split]
-        lines += [f"**{split}**", "",
-                  "| loss | PSNR (dB) | SSIM | ΔPSNR vs first (dB) | ΔSSIM vs first | seeds |",
-                  "|---|---|---|---|---|---|"]
         zf = table["zero_filled"]
-        lines.append(f"| zero-filled input | {zf['psnr']:.3f} | {zf['ssim']:.4f} | | | |")
+        rows: list[list[object]] = [["zero-filled input", f"{zf['psnr']:.3f}", f"{zf['ssim']:.4f}",
+                                     "", "", ""]]
         for spec in losses:
             e = table[spec]
-            lines.append(
-                f"| `{spec}` | {e['psnr']['mean']:.3f} ± {e['psnr']['std']:.3f} "
-                f"| {e['ssim']['mean']:.4f} ± {e['ssim']['std']:.4f} "
-                f"| {e['gain_psnr']['mean']:+.3f} ± {e['gain_psnr']['std']:.3f} "
-                f"| {e['gain_ssim']['mean']:+.4f} ± {e['gain_ssim']['std']:.4f} "
-                f"| {e['psnr']['n']} |"
-            )
-        lines.append("")
+            rows.append([
+                f"`{spec}`", mean_std_text(e["psnr"]["mean"], e["psnr"]["std"], 3),
+                mean_std_text(e["ssim"]["mean"], e["ssim"]["std"], 4),
+                mean_std_text(e["gain_psnr"]["mean"], e["gain_psnr"]["std"], 3, signed=True),
+                mean_std_text(e["gain_ssim"]["mean"], e["gain_ssim"]["std"], 4, signed=True),
+                e["psnr"]["n"],
+            ])
+        header = ["loss", "PSNR (dB)", "SSIM", "ΔPSNR vs first (dB)", "ΔSSIM vs first", "seeds"]
+        lines += [f"**{split}**", "", markdown_table(header, rows), ""]
     return "\n".join(lines)
 
 
@@ -171,12 +162,7 @@ def bar_plot(
     splits: Sequence[str],
 ) -> Path:
     """PSNR and SSIM bars (mean ± std over seeds) per loss, one column of panels per split."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, len(splits), figsize=(4.2 * len(splits), 6), squeeze=False)
+    fig, axes = subplots(2, len(splits), figsize=(4.2 * len(splits), 6), squeeze=False)
     labels = ["zero-filled", *losses]
     for c, split in enumerate(splits):
         table = summary[split]
@@ -192,6 +178,4 @@ def bar_plot(
             ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
             ax.set_title(f"{split}: {metric.upper()}", fontsize=9)
     fig.tight_layout()
-    from msglance.report import save_figure
-
     return save_figure(fig, path, dpi=90)
