@@ -125,7 +125,10 @@ def test_ltrp_source_is_pluggable(tmp_path, monkeypatch):
         weight_source(f"ltrp:{ckpt}")(torch.rand(3, 30, 30))
 
 
-def test_register_a_source():
+def test_register_a_source(monkeypatch):
+    from msglance import position_weights
+
+    monkeypatch.setattr(position_weights, "_SOURCES", dict(position_weights._SOURCES))
     register_weight_source("left_half", lambda arg, patch: lambda img: torch.cat(
         [torch.ones(img.shape[1], img.shape[2] // 2), torch.zeros(img.shape[1], img.shape[2] // 2)], 1))
     w = weight_source("left_half")(torch.rand(1, 4, 4))
