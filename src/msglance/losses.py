@@ -138,17 +138,29 @@ class CompositeLoss(nn.Module):
         return f"spec={self.spec!r}"
 
 
-def parse(spec: str, **options) -> CompositeLoss:
+def parse(
+    spec: str, *, term_options: dict[str, dict] | None = None, **options
+) -> CompositeLoss:
     """Parse a loss spec into a :class:`CompositeLoss`.
 
     Args:
         spec: e.g. ``"l2 + 0.01*global + 0.01*local"``, ``"l2 + 0.1*ssim"``, ``"l1+msglance"``.
+        term_options: options for one term only, by its spec name, e.g.
+            ``{"local": {"window": 7}}``; they override ``options`` for that term and are
+            passed whether or not the factory names them (a wrong one is the factory's
+            error). Names absent from the spec are ignored.
         **options: forwarded to each term whose factory accepts them (``seed``, ``delta``,
             ``grid``, ``window``, ``data_range``, ...).
 
     Raises:
         ValueError: empty or malformed spec, an unknown or unavailable term (the message
             lists the valid ones), a repeated term, a negative or non-finite coefficient.
+
+    Examples:
+        >>> from msglance.losses import parse
+        >>> loss = parse("l1 + 0.01*global + 0.01*local", term_options={"local": {"window": 7}})
+        >>> loss.terms["local"].window, loss.terms["global"].window
+        (7, 16)
     """
     from msglance import metrics
 
@@ -174,7 +186,8 @@ def parse(spec: str, **options) -> CompositeLoss:
         if short in terms:
             raise ValueError(f"term {short!r} appears twice in loss spec {spec!r}")
         factory = metrics.get(registry_name).loss_factory
-        terms[short] = factory(**_accepted_options(factory, options))
+        own = (term_options or {}).get(short, {})
+        terms[short] = factory(**{**_accepted_options(factory, options), **own})
         weights[short] = coef
     loss = CompositeLoss(terms, weights)
     logger.debug("parsed loss spec %r -> %s", spec, loss.spec)

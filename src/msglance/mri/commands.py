@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from msglance.mri.train import ProgressEvent, TrainConfig
+from msglance.mri.train import ConfigMismatchError, ProgressEvent, TrainConfig
 
 __all__ = ["app"]
 
@@ -32,13 +32,16 @@ def _config(
     size: int, acceleration: float, center_fraction: float, mask: str, mask_seed: int,
     loss: str, delta: float, glance_grid: int, epochs: int, batch_size: int, lr: float,
     lr_step: int, seed: int, chans: int, pools: int, cascades: int, limit: int,
-    val_limit: int, device: str, workers: int, amp: bool,
+    val_limit: int, device: str, workers: int, amp: bool, local_window: int = 16,
+    diagnostics: int = 0,
 ) -> TrainConfig:
     spec = f"{data} {data_path}" if data_path is not None else data
     return TrainConfig(
+        local_window=local_window, diagnostics=diagnostics,
         out=str(out), data=spec, orientations=orientations, contrast=contrast, size=size,
         acceleration=acceleration, center_fraction=center_fraction, mask_kind=mask,
-        mask_seed=mask_seed, loss=loss, delta=delta, glance_grid=glance_grid, epochs=epochs,
+        mask_seed=mask_seed, loss=loss, delta=delta if delta >= 0 else None,
+        glance_grid=glance_grid, epochs=epochs,
         batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, chans=chans, pools=pools,
         cascades=cascades, limit=limit, val_limit=val_limit, device=device, workers=workers,
         amp=amp,
@@ -120,8 +123,9 @@ def train_command(
     mask: str = typer.Option("random", help="random | equispaced"),
     mask_seed: int = typer.Option(0, help="seed of every mask (shared by all runs)"),
     loss: str = typer.Option("l1+0.01*global+0.01*local", help="loss spec"),
-    delta: float = typer.Option(0.01, help="air prior of the Global Glance term"),
+    delta: float = typer.Option(0.01, help="air prior of the Global Glance term (< 0: none)"),
     glance_grid: int = typer.Option(0, help="Global Glance grid side (0 = 96·size/256)"),
+    local_window: int = typer.Option(16, help="window side of the local (Local Glance) term"),
     epochs: int = typer.Option(20),
     batch_size: int = typer.Option(4, help="per process"),
     lr: float = typer.Option(1e-3),
@@ -136,6 +140,9 @@ def train_command(
     workers: int = typer.Option(0),
     amp: bool = typer.Option(True, help="mixed precision on CUDA"),
     resume: bool = typer.Option(False, "--resume", help="continue RUN_DIR/last.pt"),
+    diagnostics: int = typer.Option(
+        0, help="every N steps log each loss term's value and gradient norm/share on the "
+        "network output (diag_* columns of log.csv; 0 = off; the trajectory is unchanged)"),
 ) -> None:
     """Train ReconNet (U-Net + data consistency). Multi-GPU: torchrun --nproc_per_node N ..."""
     from msglance.mri.train import train
@@ -143,7 +150,7 @@ def train_command(
     config = _config(out, data, data_path, orientations, contrast, size, acceleration,
                      center_fraction, mask, mask_seed, loss, delta, glance_grid, epochs,
                      batch_size, lr, lr_step, seed, chans, pools, cascades, limit, val_limit,
-                     device, workers, amp)
+                     device, workers, amp, local_window, diagnostics)
     rank = int(os.environ.get("RANK", "0"))
     try:
         if rank == 0:
@@ -188,9 +195,16 @@ def eval_command(
 
 @app.command("compare")
 def compare_command(
-    losses: list[str] = typer.Option(..., "--losses", help="loss spec (repeat the option)"),
+    losses: list[str] = typer.Option([], "--losses", help="loss spec (repeat the option)"),
+    grid: Optional[Path] = typer.Option(
+        None, "--grid", help="JSON grid file of named configurations (loss + overrides, seeds, "
+        "pairs; see msglance.mri.grid); replaces --losses, --seeds and the config options"),
     seeds: list[int] = typer.Option([0], "--seeds", help="seed (repeat the option)"),
     out: Path = typer.Option(..., "--out", help="comparison directory"),
+    jobs: int = typer.Option(1, "--jobs", help="runs trained at once (processes, 1 thread each)"),
+    report_only: bool = typer.Option(
+        False, "--report-only", help="train nothing: rebuild tables and figures from the "
+        "per-run results in --out"),
     data: str = _DATA,
     data_path: Optional[Path] = _DATA_PATH,
     orientations: str = typer.Option("sagittal,coronal,axial"),
@@ -200,8 +214,9 @@ def compare_command(
     center_fraction: float = typer.Option(0.08),
     mask: str = typer.Option("random"),
     mask_seed: int = typer.Option(0),
-    delta: float = typer.Option(0.01),
+    delta: float = typer.Option(0.01, help="air prior (< 0: none)"),
     glance_grid: int = typer.Option(0),
+    local_window: int = typer.Option(16),
     epochs: int = typer.Option(20),
     batch_size: int = typer.Option(4),
     lr: float = typer.Option(1e-3),
@@ -215,13 +230,30 @@ def compare_command(
     workers: int = typer.Option(0),
     amp: bool = typer.Option(True),
 ) -> None:
-    """Train + evaluate each loss × seed with identical data and masks; resumable."""
-    from msglance.mri.compare import CompareEvent, compare, markdown_table
+    """Train + evaluate each configuration × seed with identical data and masks; resumable.
 
-    base = _config(out, data, data_path, orientations, contrast, size, acceleration,
-                   center_fraction, mask, mask_seed, losses[0], delta, glance_grid, epochs,
-                   batch_size, lr, lr_step, 0, chans, pools, cascades, limit, val_limit,
-                   device, workers, amp)
+    Writes table.md (mean ± std), paired.md (paired differences, 95 % t intervals),
+    results.json, comparison.png, forest.png and curves.png into --out.
+    """
+    from msglance.mri.compare import CompareEvent, markdown_table, run_grid
+    from msglance.mri.grid import grid_from_losses, load_grid
+
+    try:
+        if grid is not None and losses:
+            raise ValueError("give either --grid or --losses, not both")
+        if grid is not None:
+            study = load_grid(grid)
+        elif losses:
+            base = _config(out, data, data_path, orientations, contrast, size, acceleration,
+                           center_fraction, mask, mask_seed, losses[0], delta, glance_grid,
+                           epochs, batch_size, lr, lr_step, 0, chans, pools, cascades, limit,
+                           val_limit, device, workers, amp, local_window)
+            study = grid_from_losses(base, losses, seeds)
+        else:
+            raise ValueError("give --grid FILE or at least one --losses SPEC")
+    except (ValueError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
     with _progress() as progress:
         bars: dict[tuple[str, int], _Bars] = {}
 
@@ -235,9 +267,44 @@ def compare_command(
                 bars[key](event.train_event)
 
         try:
-            payload = compare(base, losses, seeds, out, progress=show)
-        except (ValueError, FileNotFoundError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            payload = run_grid(study, out, progress=show, jobs=jobs, report_only=report_only)
+        except (ValueError, FileNotFoundError, ConfigMismatchError) as exc:
+            console.print(f"[red]error:[/red] {' '.join(str(exc).split())}", soft_wrap=True)
             raise typer.Exit(2) from None
-    console.print(markdown_table(payload["summary"], losses, payload["splits"]))
-    console.print(f"wrote {out / 'table.md'}, {out / 'results.json'}, {out / 'comparison.png'}")
+    names = payload["losses"]
+    pairs = {c["name"]: c["vs"] for c in payload["configs"]}
+    console.print(markdown_table(payload["summary"], names, payload["splits"], pairs))
+    if payload["selected"]:
+        console.print("selected on validation: " + ", ".join(
+            f"{k} = {v:g}" for k, v in payload["selected"].items()))
+    console.print(f"wrote {out / 'table.md'}, {out / 'paired.md'}, {out / 'results.json'}, "
+                  f"{out / 'forest.png'}, {out / 'curves.png'}")
+
+
+@app.command("diagnostics")
+def diagnostics_command(
+    run_dir: Path = typer.Argument(..., help="a run trained with --diagnostics N"),
+    figure: Optional[Path] = typer.Option(None, "--figure", help="PNG (default RUN_DIR/diagnostics.png)"),
+) -> None:
+    """Per-epoch loss terms, gradient norms and shares on the network output, and val PSNR."""
+    from msglance.mri.diagnostics import PREFIX, plot_diagnostics, read_log
+
+    path = figure or run_dir / "diagnostics.png"
+    try:
+        rows = read_log(run_dir)
+        plot_diagnostics(run_dir, path, title=str(run_dir))
+    except (ValueError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    first, last = rows[0], rows[-1]
+    terms = [k[len(PREFIX) + 5:] for k in last if k.startswith(f"{PREFIX}grad_") and k != f"{PREFIX}grad_total"]
+    table = Table(title=f"{run_dir.name}: epoch {first['epoch']:.0f} → {last['epoch']:.0f} (per-epoch means)")
+    for col in ("term", "value L_i", "‖w_i ∂L_i/∂p‖", "share of update", "cos with update"):
+        table.add_column(col)
+    for t in terms:
+        table.add_row(t, *[f"{first[f'{PREFIX}{q}_{t}']:.4g} → {last[f'{PREFIX}{q}_{t}']:.4g}"
+                           for q in ("loss", "grad", "share", "cos")])
+    console.print(table)
+    console.print(f"validation PSNR {first['val_psnr']:.3f} → {last['val_psnr']:.3f} dB "
+                  f"(best {max(r['val_psnr'] for r in rows):.3f})")
+    console.print(f"wrote {path}")

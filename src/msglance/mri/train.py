@@ -48,6 +48,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from msglance.mri.datasets import FastMRISlices, IXISlices, MNISlices, S1045Slice
+from msglance.mri.diagnostics import StepDiagnostics
 from msglance.mri.evaluate import reconstruct_dataset, score_reconstructions
 from msglance.mri.masks import save_masks
 from msglance.mri.networks import ReconNet, count_parameters
@@ -71,7 +72,7 @@ __all__ = [
 
 #: Config keys that may change between a run and its resumption (they do not change the
 #: trajectory): more epochs, another device, another number of loader workers.
-MUTABLE_KEYS: frozenset[str] = frozenset({"epochs", "device", "workers", "out"})
+MUTABLE_KEYS: frozenset[str] = frozenset({"epochs", "device", "workers", "out", "diagnostics"})
 
 CHECKPOINT_FORMAT = 1
 
@@ -90,9 +91,11 @@ class TrainConfig:
         mask_seed: seed of every mask (fixed val/test masks, per-epoch training masks), kept
             apart from ``seed`` so runs with different seeds see identical masks.
         loss: loss spec for :func:`msglance.losses.parse`.
-        delta: air prior of the Global Glance term (forwarded to terms that accept it).
+        delta: air prior of the Global Glance term (forwarded to terms that accept it);
+            ``None`` = no air prior.
         glance_grid: side ``n`` of the Global Glance ``n×n`` grid; ``0`` scales the
             paper's 96 at 256² with the image side (``round(96·size/256)``, at least 16).
+        local_window: window side of the ``local`` (Local Glance) term only.
         epochs, batch_size (per process), lr: Adam training.
         lr_step, lr_gamma: StepLR every ``lr_step`` epochs (0 = constant learning rate).
         seed: initialisation, shuffling and loss sampling.
@@ -103,6 +106,10 @@ class TrainConfig:
         amp: mixed precision on CUDA (ignored on CPU).
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         workers: DataLoader worker processes.
+        diagnostics: every this many training steps record each loss term's value and the
+            norm and share of its gradient on the network output
+            (:mod:`msglance.mri.diagnostics`; ``diag_*`` columns of ``log.csv``); 0 = off.
+            It does not change the trajectory.
     """
 
     out: str = "runs/mri"
@@ -115,8 +122,9 @@ class TrainConfig:
     mask_kind: str = "random"
     mask_seed: int = 0
     loss: str = "l1+0.01*global+0.01*local"
-    delta: float = 0.01
+    delta: float | None = 0.01
     glance_grid: int = 0
+    local_window: int = 16
     epochs: int = 20
     batch_size: int = 4
     lr: float = 1e-3
@@ -132,6 +140,7 @@ class TrainConfig:
     amp: bool = True
     device: str = "auto"
     workers: int = 0
+    diagnostics: int = 0
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field."""
@@ -149,7 +158,9 @@ class TrainConfig:
             ("val_limit", self.val_limit >= 0),
             ("workers", self.workers >= 0),
             ("glance_grid", self.glance_grid >= 0),
-            ("delta", self.delta >= 0),
+            ("delta", self.delta is None or self.delta >= 0),
+            ("local_window", self.local_window >= 1),
+            ("diagnostics", self.diagnostics >= 0),
         ]
         for name, ok in checks:
             if not ok:
@@ -271,11 +282,13 @@ def glance_grid(config: TrainConfig) -> int:
 
 
 def build_loss(config: TrainConfig) -> nn.Module:
-    """:func:`msglance.losses.parse` of ``config.loss`` with ``delta`` and the glance grid."""
+    """:func:`msglance.losses.parse` of ``config.loss`` with ``delta``, the glance grid and
+    the local term's window."""
     from msglance import losses
 
     n = glance_grid(config)
-    return losses.parse(config.loss, delta=config.delta, grid=(n, n))
+    return losses.parse(config.loss, delta=config.delta, grid=(n, n),
+                        term_options={"local": {"window": config.local_window}})
 
 
 def _resolve_device(name: str, local_rank: int) -> torch.device:
@@ -343,12 +356,17 @@ def load_config(run_dir: str | os.PathLike[str]) -> TrainConfig:
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Keys (outside :data:`MUTABLE_KEYS`) whose values differ, as ``"key (was A, now B)"``."""
+    """Keys (outside :data:`MUTABLE_KEYS`) whose values differ, as ``"key (was A, now B)"``.
+
+    A key missing from one side counts as the :class:`TrainConfig` default (a run saved
+    before the field existed resumes)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     diffs = []
     for key in sorted(set(saved) | set(current)):
         if key in MUTABLE_KEYS:
             continue
-        a, b = saved.get(key, "<missing>"), current.get(key, "<missing>")
+        a = saved.get(key, defaults.get(key, "<missing>"))
+        b = current.get(key, defaults.get(key, "<missing>"))
         if a != b:
             diffs.append(f"{key} (checkpoint {a!r}, now {b!r})")
     return diffs
@@ -540,6 +558,7 @@ def _train(
     use_amp = bool(config.amp and device.type == "cuda")
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    diag = StepDiagnostics(loss_fn, config.diagnostics) if config.diagnostics else None
     if ctx.rank > 0:  # different loss sampling per process, same weights
         torch.manual_seed(config.seed + 1_000_003 * ctx.rank)
 
@@ -615,6 +634,8 @@ def _train(
                 raise FloatingPointError(
                     f"non-finite training loss {float(loss)} at epoch {epoch + 1}, step {step}"
                 )
+            if diag is not None:
+                diag.observe(pred, step)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -624,6 +645,8 @@ def _train(
                 sums[f"loss_{name}"] = sums.get(f"loss_{name}", 0.0) + value
             emit(ProgressEvent("step", epoch + 1, step, steps, {"loss": sums["loss"] / step}))
         train_terms = _mean_across({k: v / max(steps, 1) for k, v in sums.items()}, ctx, device)
+        if diag is not None:
+            train_terms.update(_mean_across(diag.epoch_means(), ctx, device))
         lr_now = optimizer.param_groups[0]["lr"]
         if scheduler is not None:
             scheduler.step()
