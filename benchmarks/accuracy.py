@@ -90,6 +90,17 @@ def glance_rows() -> list[tuple[str, str, str, float]]:
         ours = glance_index(pred.float(), mri.float(), window, reduction="none")
         rows.append((f"glance_index MNI slice 128^2 with air + noise, window {window}",
                      "explicit-window oracle", "float32", (ours.double() - ref).abs().max().item()))
+    # identity: GI(u, u) must be exactly 1, flat windows (air, a half-zero image) included
+    half = torch.rand(2, 3, 40, 40, generator=g, dtype=torch.float64)
+    half[..., :20] = 0.0
+    for dtype in (torch.float32, torch.float64):
+        err = 0.0
+        for img in (mri, full, half):
+            for window in (3, 7, 16):
+                t = img.to(dtype)
+                err = max(err, (glance_index(t, t, window, reduction="none").double() - 1).abs().max().item())
+        rows.append(("glance_index(y, y) on MNI slice, astronaut crop, half-zero noise (windows 3, 7, 16)",
+                     "exactly 1", str(dtype).split(".")[-1], err))
     x = torch.rand(2, 2, 12, 14, 13, generator=g, dtype=torch.float64)
     y = 0.6 * x + 0.4 * torch.rand(x.shape, generator=g, dtype=torch.float64)
     for dtype in (torch.float32, torch.float64):

@@ -41,7 +41,7 @@ def glance_oracle_map(
     if parity == "official":
         c3 = 0.03**2 / 2
         return (cov + c3) / (var_u.sqrt() * var_v.sqrt() + c3)
-    return cov / torch.sqrt((var_u + eps) * (var_v + eps))
+    return (cov + eps) / torch.sqrt((var_u + eps) * (var_v + eps))
 
 
 def glance_oracle(x: Tensor, y: Tensor, **kw) -> Tensor:

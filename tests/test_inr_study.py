@@ -186,3 +186,75 @@ def test_images_option_selects_by_name(tmp_path):
                   "l2", *SHORT, "--out", tmp_path / "b")
     assert res.exit_code == 2 and "no image named nobody" in res.output
     assert "astronaut" in res.output  # lists what the set has
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"steps": 0}, "steps"), ({"steps": 2.5}, "steps"), ({"lr": -1.0}, "lr"),
+    ({"lr": float("nan")}, "lr"), ({"lr": 0.0}, "lr"), ({"log_every": 0}, "log_every"),
+    ({"clip": -1.0}, "clip"),
+])
+def test_fit_options_are_checked_before_fitting(kwargs, word):
+    import torch
+
+    from msglance.inr.fit import check_fit_options, fit_siren
+
+    with pytest.raises(ValueError, match=word):
+        check_fit_options(**kwargs)
+    with pytest.raises(ValueError, match=word):  # the library checks them too
+        fit_siren(torch.zeros(1, 16, 16), lambda p, t: (p - t).square().mean(), device="cpu", **kwargs)
+    check_fit_options(steps=1, lr=1e-3, log_every=1, clip=None)  # valid settings pass
+
+
+# ----------------------------------------------------- issue 11 item 9: torn CSV rows
+
+
+def _tiny_study(out, seeds=1, **kw):
+    from msglance.data.embedded import load_dataset
+
+    samples = load_dataset("faces", 32)[:1]
+    return run_study(samples, ["l2"], seeds, out, dataset="faces", steps=3, device="cpu",
+                     loss_options={"grid": (32, 32)}, log_every=1, **kw)
+
+
+def test_resume_survives_a_torn_last_row(tmp_path):
+    """A crash while appending left half a row; `read_runs` (so `--resume`) failed on it."""
+    out = tmp_path / "s"
+    _tiny_study(out, seeds=2)
+    csv_path = out / "per_run.csv"
+    text = csv_path.read_text()
+    lines = text.splitlines(keepends=True)
+    torn = lines[-1][: len(lines[-1]) // 2]  # the seed-1 row, cut mid-field
+    csv_path.write_text("".join(lines[:-1]) + torn)
+    assert [r.key for r in read_runs(out)] == [("astronaut", "l2", 0)]
+    records = _tiny_study(out, seeds=2, resume=True)  # re-runs only the torn run
+    assert [r.key for r in records] == [("astronaut", "l2", 0), ("astronaut", "l2", 1)]
+    assert [r.key for r in read_runs(out)] == [r.key for r in records]
+    assert csv_path.read_text().count("\n") == 3 and torn not in csv_path.read_text().splitlines()
+
+
+def test_a_torn_row_before_the_last_is_still_an_error(tmp_path):
+    out = tmp_path / "s"
+    _tiny_study(out, seeds=2)
+    csv_path = out / "per_run.csv"
+    lines = csv_path.read_text().splitlines(keepends=True)
+    csv_path.write_text(lines[0] + lines[1][:10] + "\n" + lines[2])
+    with pytest.raises(ValueError, match="malformed row at line 2"):
+        read_runs(out)
+
+
+def test_a_crash_while_writing_a_row_leaves_the_old_csv(tmp_path, monkeypatch):
+    import msglance.atomic
+
+    out = tmp_path / "s"
+    _tiny_study(out, seeds=1)
+    before = (out / "per_run.csv").read_bytes()
+
+    def crash(*_a, **_k):
+        raise OSError("simulated crash before the rename")
+
+    monkeypatch.setattr(msglance.atomic.os, "replace", crash)
+    with pytest.raises(OSError, match="simulated crash"):
+        _tiny_study(out, seeds=2, resume=True)
+    monkeypatch.undo()
+    assert (out / "per_run.csv").read_bytes() == before
+    assert [r.key for r in read_runs(out)] == [("astronaut", "l2", 0)]

@@ -279,5 +279,7 @@ def test_line_correlation_errors():
         metrics.line_correlation(torch.rand(1, 1, 6, 5), 6)
     with pytest.raises(TypeError, match="floating"):
         metrics.mean_shifted_line_correlation(torch.ones(1, 1, 8, 8, dtype=torch.int64))
+    # the non-finite policy: an error with range checking on, else NaN for the item
     with pytest.raises(ValueError, match="NaN"):
-        metrics.mean_line_correlation(torch.full((1, 1, 8, 8), float("nan")))
+        metrics.mean_line_correlation(torch.full((1, 1, 8, 8), float("nan")), data_range=1.0)
+    assert metrics.mean_line_correlation(torch.full((1, 1, 8, 8), float("nan"))).isnan()

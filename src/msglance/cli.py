@@ -43,10 +43,19 @@ def demo(
     out: Path = typer.Option(Path("msglance-demo"), help="Folder for the figure."),
 ) -> None:
     """Fit a SIREN to the embedded astronaut image with L2 and with L2 + MS-Glance."""
+    from msglance.cli_error import cli_error
+    from msglance.device import resolve_device
     from msglance.inr.demo import demo_losses, run_demo, save_demo_figure
-    from msglance.inr.fit import resolve_device
+    from msglance.inr.fit import check_fit_options
+    from msglance.out_dir import prepare_out_dir
 
-    dev = resolve_device(device)
+    try:
+        check_fit_options(steps=steps)
+        demo_losses(size, seed)  # refuses a size too small for the Glance terms
+        dev = resolve_device(device)
+        prepare_out_dir(out, "--out")
+    except ValueError as exc:
+        raise cli_error(exc) from None
     console.print(f"SIREN on astronaut {size}x{size}, {steps} steps per loss, device {dev}")
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TextColumn("loss {task.fields[loss]}"),

@@ -27,33 +27,38 @@ def eval_command(
         "print(m.available())\"`).",
     ),
     data_range: str = typer.Option(
-        "1", "--data-range", help="1, 255, another number, or auto (= each target's maximum, fastMRI)."
+        "dtype", "--data-range",
+        help="Scale of the values as stored in the files: dtype (default: 255 for 8-bit, 65535 "
+        "for 16-bit files, 1 for float images and NIfTI), a number (e.g. 4095 for 12-bit data "
+        "or raw NIfTI), or auto (= each target's maximum, fastMRI)."
     ),
     normalize: str = typer.Option(
         "none", "--normalize", help="none, minmax, cminmax, zscore or quantile (each image by itself)."
     ),
     crop: str = typer.Option(None, "--crop", help="Centre crop 'HxW' or 'S' before the metrics."),
     mask: Path = typer.Option(None, "--mask", help="Mask file (image or NIfTI); judged inside it."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, ..."),
+    device: str = typer.Option("cpu", "--device", help="auto, cpu, cuda, cuda:1, ..."),
     volume: str = typer.Option("slices", "--volume", help="NIfTI volumes as 2-D 'slices' or one 3-D 'volume'."),
     out: Path = typer.Option(Path("msglance-eval"), "--out", help="Folder for per_item.csv, summary.json, report."),
     report: bool = typer.Option(False, "--report", help="Also write report.md with plots and the worst items."),
     worst: int = typer.Option(4, "--worst", help="Worst items shown in the report."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Skip bad files/items and list them."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random Global Glance sampling."),
+    glance_grid: int = typer.Option(
+        0, "--glance-grid", help="Global Glance grid side; 0 (default) scales it with each image "
+        "(96·side/256, at least one 16-pixel window), so every image of at least 16x16 works."),
 ) -> None:
     """Compare predictions with references and summarise every metric."""
     from msglance import evaluate as ev
     from msglance import metrics as registry
     from msglance import report as rp
+    from msglance.cli_error import cli_error
     from msglance.data.readers import UnreadableFileError
+    from msglance.device import resolve_device
+    from msglance.out_dir import prepare_out_dir
 
     console = Console()
     err = Console(stderr=True)
-
-    def fail(message: str) -> None:
-        err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1)
 
     try:
         if volume not in ("slices", "volume"):
@@ -66,16 +71,20 @@ def eval_command(
             normalize=normalize,
             crop=ev.parse_crop(crop),
             mask=mask,
-            device=device,
+            device=str(resolve_device(device)),
             volume_mode=volume,
             seed=seed,
+            glance_grid=glance_grid,
         )
+        if glance_grid < 0:
+            raise ValueError(f"--glance-grid must be 0 (scaled) or a positive int, got {glance_grid}")
+        prepare_out_dir(out, "--out")
     except (ValueError, KeyError) as exc:
-        fail(str(exc))
+        raise cli_error(exc, code=1) from None
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=err, transient=True,
+        TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
     ) as progress:
         task = progress.add_task("evaluating", total=None)
 
@@ -86,11 +95,10 @@ def eval_command(
             result = ev.evaluate(ref, pred, config, keep_going=keep_going, on_item=on_item)
         except (FileNotFoundError, ValueError, UnreadableFileError, KeyError) as exc:
             progress.stop()
-            fail(str(exc))
+            raise cli_error(exc, code=1) from None
 
     summary = ev.summarize(result)
     names = list(config.metrics)
-    out.mkdir(parents=True, exist_ok=True)
     rp.write_per_item_csv(out / "per_item.csv", result.items, names)
     rp.write_summary_json(out / "summary.json", summary)
 
@@ -122,6 +130,9 @@ def eval_command(
         path = rp.write_report(out, summary, plot, strips, command)
         console.print(f"report: {path}")
 
+    if result.skipped_empty_mask:
+        console.print(f"skipped {len(result.skipped_empty_mask)} slice(s) whose mask slice is empty",
+                      highlight=False)
     for name in result.unmatched_ref:
         console.print(f"[yellow]unmatched reference:[/yellow] {name} (no prediction)", highlight=False)
     for name in result.unmatched_pred:

@@ -8,24 +8,38 @@ A NIfTI volume is judged slice by slice (2-D slices along its last axis) or as o
 Per item the pipeline is: read (:mod:`msglance.data.readers`) -> crop -> mask -> normalize
 -> metrics from :mod:`msglance.metrics`. Conventions, all stated in the summary:
 
-* ``data_range`` ``"1"``/``"255"``/a number: fixed, inputs must lie in ``[0, R]`` (metrics
-  raise otherwise; the item is then reported as failed). ``"auto"``: ``R`` = the target's
-  maximum (the whole volume's for NIfTI slices), fastMRI's convention; predictions may
-  exceed it, so the range check is off.
+* Values are judged **as stored in the files**: 8-bit images on 0..255, 16-bit on
+  0..65535, NIfTI and float images as stored (so ``mae``/``mse`` are in the files' units and
+  every metric equals scikit-image's on the raw arrays). The two files of a pair must store
+  values the same way (both 8-bit, both 16-bit, or both float); a mixed pair fails.
+* ``data_range`` is the scale of those stored values. ``"dtype"`` (default): the full scale
+  of the files' integer type (255 for 8-bit, 65535 for 16-bit, 1 for binary), 1 for float
+  images and NIfTI. A number ``R`` (``"255"``, ``"4095"``): fixed; it is rejected when it
+  contradicts the files (above what their integer type can store), and every item's values
+  must lie in ``[0, R]`` (the item fails otherwise, with a message saying why). ``"auto"``:
+  ``R`` = the target's maximum (the whole volume's for NIfTI slices), fastMRI's
+  convention; predictions may exceed it, so the range check is off.
 * ``normalize``: each image by its own statistics (:func:`msglance.metrics.normalize`);
   ``minmax``/``cminmax`` put data in [0, 1] so ``R = 1``; ``zscore``/``quantile`` data
   are unbounded, so ``R`` = the normalized target's ``max - min`` and no range check.
 * ``mask``: a file of the items' spatial shape (a 3-D mask is sliced along with a volume
-  judged slice by slice); both images are set to 0 outside the mask (values > 0 are
-  inside) and cropped to the mask's bounding box, so pixel metrics average over that box.
+  judged slice by slice; an RGB mask image counts a pixel as inside when any channel is
+  non-zero); both images are set to 0 outside the mask (values > 0 are inside) and cropped
+  to the mask's bounding box, so pixel metrics average over that box. Slices whose mask
+  slice is empty (the edge slices of a brain mask) are skipped and counted in the summary
+  (``skipped_empty_mask``); an empty mask for a whole image, or for every slice, is an error.
 * The global Glance terms draw random pixels; each item uses a generator seeded with
-  ``seed`` so results are reproducible.
+  ``seed`` so results are reproducible. Their grid follows the image
+  (:func:`msglance.glance_grid.glance_grid_for`: ``96·side/256``, at least one 16x16
+  window, at most every pixel), so every image of at least one window is judged;
+  ``glance_grid`` sets the side instead (capped to what each image holds).
 
 The library never prints; failures are collected as :class:`Failure` records.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -41,9 +55,12 @@ from msglance.data.readers import (
     UnreadableFileError,
     file_kind,
     list_images,
-    read_image,
+    read_image_stored,
     read_nifti,
 )
+from msglance.device import resolve_device
+from msglance.glance_grid import glance_grid_for
+from msglance.validation import check_data_range
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -59,6 +76,7 @@ __all__ = [
     "match_pairs",
     "parse_crop",
     "parse_data_range",
+    "read_mask",
     "resolve_metrics",
     "summarize",
 ]
@@ -81,13 +99,14 @@ class EvalConfig:
     """Settings of one evaluation (see the module docstring for the conventions)."""
 
     metrics: tuple[str, ...] = DEFAULT_METRICS
-    data_range: str | float = "1"
+    data_range: str | float = "dtype"
     normalize: str = "none"
     crop: tuple[int, int] | None = None
     mask: Path | None = None
     device: str = "cpu"
     volume_mode: str = "slices"
     seed: int = 0
+    glance_grid: int = 0  # Global Glance grid side; 0 = scaled with each image
 
 
 @dataclass
@@ -134,6 +153,7 @@ class EvalResult:
     unmatched_pred: list[str] = field(default_factory=list)
     pairs: list[Pair] = field(default_factory=list)
     mask: np.ndarray | None = None  # the mask file's array, as read once for every item
+    skipped_empty_mask: list[str] = field(default_factory=list)  # slices with an empty mask
 
     @property
     def ok(self) -> bool:
@@ -145,16 +165,24 @@ class EvalResult:
 
 
 def parse_data_range(text: str | float) -> str | float:
-    """``"auto"`` or a positive number (``"1"``, ``"255"``, ``"4095"``)."""
+    """``"dtype"``, ``"auto"`` or a positive number (``"1"``, ``"255"``, ``"4095"``): the
+    scale of the values as stored in the files (see the module docstring).
+
+    Examples:
+        >>> parse_data_range("255"), parse_data_range("AUTO"), parse_data_range("dtype")
+        (255.0, 'auto', 'dtype')
+    """
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         value = float(text)
-    elif str(text).strip().lower() == "auto":
-        return "auto"
+    elif str(text).strip().lower() in ("auto", "dtype"):
+        return str(text).strip().lower()
     else:
         try:
             value = float(str(text))
         except ValueError:
-            raise ValueError(f"data range must be 1, 255, another number or auto; got {text!r}") from None
+            raise ValueError(
+                f"data range must be dtype, auto, or a number such as 255; got {text!r}"
+            ) from None
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"data range must be a positive number or auto, got {text!r}")
     return value
@@ -240,13 +268,53 @@ def match_pairs(ref: Path, pred: Path) -> tuple[list[Pair], list[str], list[str]
 # ------------------------------------------------------------------------------ loading
 
 
-def _read(path: Path) -> np.ndarray:
+def _read(path: Path) -> tuple[np.ndarray, float | None]:
+    """``(float32 values as stored, full scale of the stored integer type or None)``."""
     kind = file_kind(path)
     if kind == "nifti":
-        return read_nifti(path)
+        return read_nifti(path), None
     if kind == "image":
-        return read_image(path)
+        arr = read_image_stored(path)
+        if arr.dtype == np.bool_:
+            scale: float | None = 1.0
+        elif np.issubdtype(arr.dtype, np.integer):
+            scale = float(np.iinfo(arr.dtype).max)
+        else:
+            scale = None
+        return np.ascontiguousarray(arr, dtype=np.float32), scale
     raise UnreadableFileError(path, "unsupported file type")
+
+
+def _storage(scale: float | None) -> str:
+    if scale is None:
+        return "values as floats"
+    if scale == 1.0:
+        return "binary values"
+    bits = int(round(math.log2(scale + 1)))
+    return f"{bits}-bit values (0..{scale:g})" if 2**bits - 1 == scale else f"values in 0..{scale:g}"
+
+
+def _pair_range(pair: Pair, config: EvalConfig, ref_scale: float | None,
+                pred_scale: float | None) -> float | None:
+    """The fixed data range of a pair (``None`` for ``auto``), checked against the files."""
+    if ref_scale != pred_scale:
+        raise ValueError(
+            f"{pair.name}: reference {pair.ref} stores {_storage(ref_scale)}, prediction "
+            f"{pair.pred} stores {_storage(pred_scale)}; values are compared as stored, so "
+            "save both the same way"
+        )
+    if config.data_range == "auto":
+        return None
+    if config.data_range == "dtype":
+        return ref_scale if ref_scale is not None else 1.0
+    value = float(config.data_range)
+    if ref_scale is not None and value > ref_scale:
+        raise ValueError(
+            f"--data-range {value:g} contradicts {pair.ref}: it stores {_storage(ref_scale)}, "
+            f"so no value can reach {value:g}; the data range is the scale of the values as "
+            "stored (255 for 8-bit files, 65535 for 16-bit, the raw range for NIfTI)"
+        )
+    return value
 
 
 def _to_items(arr: np.ndarray, is_volume: bool, volume_mode: str) -> list[tuple[int | None, np.ndarray]]:
@@ -281,42 +349,84 @@ def _apply_mask(ref: np.ndarray, pred: np.ndarray, mask: np.ndarray, name: str):
     return ref, pred
 
 
-def iter_samples(
-    pair: Pair, config: EvalConfig, mask: np.ndarray | None = None
-) -> Iterator[Sample]:
-    """Read a pair and yield its items (one, or one per NIfTI slice), prepared.
+def read_mask(path: Path) -> np.ndarray:
+    """A mask file as ``float32`` (inside where > 0); an RGB mask image becomes 2-D, inside
+    where any channel is non-zero.
+
+    Raises:
+        UnreadableFileError: the file cannot be read.
+    """
+    arr, _ = _read(Path(path))
+    if file_kind(path) == "image" and arr.ndim == 3:
+        arr = (arr > 0).any(axis=-1).astype(np.float32)
+    return arr
+
+
+def _pair_items(
+    pair: Pair, config: EvalConfig, mask: np.ndarray | None
+) -> tuple[list[tuple[str, int | None, Callable[[], Sample]]], list[str]]:
+    """Read a pair: ``([(name, index, prepare)], skipped)``; ``prepare()`` builds that one
+    item's :class:`Sample` (its errors concern that item only); ``skipped`` names the slices
+    whose mask slice is empty.
 
     Raises:
         UnreadableFileError: a file cannot be read.
-        ValueError: the two files' shapes differ, or crop/mask do not fit.
+        ValueError: the files' shapes or storage differ, the data range contradicts them,
+            or the mask is empty on every slice.
     """
-    ref_arr, pred_arr = _read(pair.ref), _read(pair.pred)
+    (ref_arr, ref_scale), (pred_arr, pred_scale) = _read(pair.ref), _read(pair.pred)
     if ref_arr.shape != pred_arr.shape:
         raise ValueError(
             f"{pair.name}: reference {pair.ref} has shape {ref_arr.shape}, prediction "
             f"{pair.pred} has shape {pred_arr.shape}"
         )
     is_volume = file_kind(pair.ref) == "nifti"
-    auto_range = float(ref_arr.max()) if config.data_range == "auto" else None
+    fixed_range = _pair_range(pair, config, ref_scale, pred_scale)
+    auto_range = float(ref_arr.max()) if fixed_range is None else None
     refs = _to_items(ref_arr, is_volume, config.volume_mode)
     preds = _to_items(pred_arr, is_volume, config.volume_mode)
+    items: list[tuple[str, int | None, Callable[[], Sample]]] = []
+    skipped: list[str] = []
     for (index, r), (_, p) in zip(refs, preds):
         name = pair.name if index is None else f"{pair.name}[{index}]"
         item_mask = mask
         if mask is not None and index is not None and mask.ndim == 3:
             item_mask = mask[:, :, index]  # a 3-D mask for a volume judged slice by slice
-        yield _prepare(name, pair, index, r, p, config, item_mask, auto_range)
+            if not (item_mask > 0).any():
+                skipped.append(name)
+                continue
+        items.append((name, index, functools.partial(
+            _prepare, name, pair, index, r, p, config, item_mask, auto_range, fixed_range)))
+    if skipped and not items:
+        raise ValueError(f"{pair.name}: the mask is empty on every slice")
+    return items, skipped
+
+
+def iter_samples(
+    pair: Pair, config: EvalConfig, mask: np.ndarray | None = None
+) -> Iterator[Sample]:
+    """Read a pair and yield its items (one, or one per NIfTI slice), prepared; slices
+    whose mask slice is empty are left out.
+
+    Raises:
+        UnreadableFileError: a file cannot be read.
+        ValueError: the two files' shapes differ, or crop/mask do not fit.
+    """
+    items, _ = _pair_items(pair, config, mask)
+    for _, _, prepare in items:
+        yield prepare()
 
 
 def load_sample(pair: Pair, index: int | None, config: EvalConfig, mask: np.ndarray | None = None) -> Sample:
     """The one item ``index`` (slice) of a pair, as :func:`iter_samples` prepares it."""
-    for sample in iter_samples(pair, config, mask):
-        if sample.index == index:
-            return sample
+    items, _ = _pair_items(pair, config, mask)
+    for _, item_index, prepare in items:
+        if item_index == index:
+            return prepare()  # only this item: another item's error does not matter here
     raise ValueError(f"{pair.name} has no item {index}")
 
 
-def _prepare(name, pair, index, r, p, config, mask, auto_range) -> Sample:
+def _prepare(name, pair, index, r, p, config, mask, auto_range, fixed_range) -> Sample:
     if config.crop is not None:
         r, p = _center_crop(r, config.crop, name), _center_crop(p, config.crop, name)
         if mask is not None and mask.shape[-2:] != r.shape[-2:]:
@@ -339,7 +449,16 @@ def _prepare(name, pair, index, r, p, config, mask, auto_range) -> Sample:
     elif auto_range is not None:
         data_range, check = (auto_range if auto_range > 0 else 1.0), False
     else:
-        data_range, check = float(config.data_range), True
+        data_range, check = float(fixed_range), True
+        for what, t in (("reference", ref), ("prediction", pred)):
+            try:
+                check_data_range(t, data_range, f"{name}: the {what}")
+            except ValueError as exc:
+                raise ValueError(
+                    f"{exc} (the data range is the scale of the values as stored: 255 for "
+                    "8-bit files, 65535 for 16-bit, the raw range for NIfTI; set --data-range "
+                    "to it, or auto)"
+                ) from None
     return Sample(name, pair, index, ref, pred, data_range, check)
 
 
@@ -353,28 +472,39 @@ def data_range_note(config: EvalConfig) -> str:
     if config.data_range == "auto":
         return ("data range auto = maximum of each target (whole volume for NIfTI slices), "
                 "fastMRI convention; predictions may exceed it")
-    return f"data range fixed at {config.data_range:g}; inputs must lie in [0, {config.data_range:g}]"
+    if config.data_range == "dtype":
+        return ("data range = full scale of the files' stored type (255 for 8-bit, 65535 for "
+                "16-bit; 1 for float images and NIfTI); values judged as stored, in [0, range]")
+    return (f"data range fixed at {config.data_range:g} (the scale of the values as stored); "
+            f"inputs must lie in [0, {config.data_range:g}]")
 
 
 # ------------------------------------------------------------------------------ metrics
 
 
-def _metric_kwargs(name: str, sample: Sample, seed: int) -> dict:
+def _metric_kwargs(name: str, sample: Sample, seed: int, glance_grid: int) -> dict:
     if name in _RANDOM_METRICS:
         g = torch.Generator(device=sample.ref.device)
         g.manual_seed(seed)
-        return {"generator": g}
+        return {"generator": g,
+                "grid": glance_grid_for(tuple(sample.ref.shape[2:]), glance_grid or None)}
     return {}
 
 
-def compute_sample(sample: Sample, names: tuple[str, ...], seed: int = 0) -> tuple[dict[str, float], list[Failure]]:
-    """All metrics of one sample; a metric that raises gives ``nan`` and a :class:`Failure`."""
+def compute_sample(
+    sample: Sample, names: tuple[str, ...], seed: int = 0, glance_grid: int = 0
+) -> tuple[dict[str, float], list[Failure]]:
+    """All metrics of one sample; a metric that raises gives ``nan`` and a :class:`Failure`.
+
+    ``glance_grid``: the Global Glance grid side, 0 for the scaled rule of
+    :func:`msglance.glance_grid.glance_grid_for`.
+    """
     values: dict[str, float] = {}
     failures: list[Failure] = []
     for name in names:
         spec = metrics.get(name)
-        kw = _metric_kwargs(name, sample, seed)
         try:
+            kw = _metric_kwargs(name, sample, seed, glance_grid)
             with torch.no_grad():
                 if spec.full_reference:
                     v = spec.fn(sample.pred, sample.ref, data_range=sample.data_range,
@@ -409,27 +539,38 @@ def evaluate(
             ``keep_going``) the first unreadable file or failing metric, with its name.
     """
     names = resolve_metrics(config.metrics)
+    resolve_device(config.device)  # a bad or unavailable device fails here, before any reading
     pairs, only_ref, only_pred = match_pairs(Path(ref), Path(pred))
-    mask = _read(Path(config.mask)) if config.mask is not None else None
+    mask = read_mask(Path(config.mask)) if config.mask is not None else None
     result = EvalResult(config, unmatched_ref=only_ref, unmatched_pred=only_pred, pairs=pairs,
                         mask=mask)
     if not pairs:
         raise ValueError(f"no pairs: nothing in {ref} matches anything in {pred}")
     for done, pair in enumerate(pairs, start=1):
         try:
-            for sample in iter_samples(pair, config, mask):
-                values, failures = compute_sample(sample, names, config.seed)
-                if failures and not keep_going:
-                    raise ValueError(f"{failures[0].name}: {failures[0].message}")
-                result.failures.extend(failures)
-                result.items.append(ItemResult(
-                    sample.name, str(pair.ref), str(pair.pred), sample.data_range, values,
-                    sample.index,
-                ))
+            items, skipped = _pair_items(pair, config, mask)
         except (UnreadableFileError, ValueError) as exc:
             if not keep_going:
                 raise
             result.failures.append(Failure(pair.name, str(exc)))
+            items, skipped = [], []
+        result.skipped_empty_mask.extend(skipped)
+        for name, _, prepare in items:  # one bad item never drops the pair's other items
+            try:
+                sample = prepare()
+            except ValueError as exc:
+                if not keep_going:
+                    raise
+                result.failures.append(Failure(name, str(exc)))
+                continue
+            values, failures = compute_sample(sample, names, config.seed, config.glance_grid)
+            if failures and not keep_going:
+                raise ValueError(f"{failures[0].name}: {failures[0].message}")
+            result.failures.extend(failures)
+            result.items.append(ItemResult(
+                sample.name, str(pair.ref), str(pair.pred), sample.data_range, values,
+                sample.index,
+            ))
         if on_item is not None:
             on_item(pair.name, done, len(pairs))
     return result
@@ -464,5 +605,9 @@ def summarize(result: EvalResult) -> dict:
         "crop": list(cfg.crop) if cfg.crop else None,
         "mask": str(cfg.mask) if cfg.mask else None,
         "volume_mode": cfg.volume_mode,
+        "skipped_empty_mask": len(result.skipped_empty_mask),
+        "skipped_items": list(result.skipped_empty_mask),
+        "glance_grid": (f"{cfg.glance_grid} (capped to each image)" if cfg.glance_grid else
+                        "scaled with each image: 96·side/256, at least 16, at most every pixel"),
         "ok": result.ok,
     }

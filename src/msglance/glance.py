@@ -2,16 +2,45 @@ r"""Glance Index, Local Glance, Global Glance and the MS-Glance loss (WACV 2025)
 
 A *Glance vector* is a group of ``k`` pixel values. Two groups ``u`` (from the prediction
 ``x``) and ``v`` (from the target ``y``) are compared by their **Glance Index**, the Pearson
-correlation with a small stabiliser:
+correlation with a stabiliser ``epsilon`` in numerator and denominator:
 
 .. math::
 
-    \mathrm{GI}(u, v) = \frac{\operatorname{cov}(u, v)}
+    \mathrm{GI}(u, v) = \frac{\operatorname{cov}(u, v) + \epsilon}
         {\sqrt{(\operatorname{var}(u) + \epsilon)(\operatorname{var}(v) + \epsilon)}}
 
-with population (biased) moments and variances clamped at 0, so the square root is always of
-a positive number and constant groups give ``GI = 0`` with finite gradients. ``GI`` lies in
-``[-1, 1]``, ``GI(u, u) = var / (var + eps) ~ 1`` and ``GI(u, a u + b) ~ 1`` for ``a > 0``.
+with population (biased) moments. Properties (exact arithmetic):
+
+* ``GI(u, u) = (var + eps) / (var + eps) = 1`` for *every* group, flat ones included. The
+  implementation keeps this exact in floating point: identical inputs give identical window
+  moments, a variance that rounds below 0 is clamped to 0, the covariance of two windows
+  whose variances both round below 0 is set to 0 (as Cauchy--Schwarz demands of flat
+  windows), and ``sqrt(a * a) == a`` in IEEE
+  arithmetic, so identical inputs give 1.0 bit for bit.
+* ``-1 <= GI <= 1``: ``|cov + eps| <= sqrt(var_u var_v) + eps <= sqrt((var_u + eps)(var_v +
+  eps))``, the last step by ``2 sqrt(var_u var_v) <= var_u + var_v``. Values are also
+  clamped to ``[-1, 1]`` against rounding.
+* Flat and low-contrast windows: ``eps`` is the variance below which a window counts as
+  flat. Two flat windows give ``GI = eps / eps = 1`` (whatever their levels: the index is
+  blind to offsets, the pixel term of a loss is not); a flat target window against a
+  prediction window of variance ``v`` gives ``sqrt(eps / (v + eps))``, which falls to 0 as
+  the prediction's texture grows (noise in MRI air is penalised, and its gradient pushes
+  the window flat); windows with variances near ``eps`` are pulled towards 1 (two
+  uncorrelated windows of variance ``eps`` score 0.5). Windows with variances far above
+  ``eps`` get their Pearson correlation; ``GI(u, a u + b) ~ 1`` for ``a > 0``.
+* Scale: the index is scale free except for ``eps``: ``GI_eps(a u, a v) = GI_{eps/a^2}(u, v)``.
+  ``eps`` is therefore in squared data units; the default 1e-8 (a standard deviation of
+  1e-4) is meant for data on a ``[0, 1]`` scale, where it lies far below 8-bit quantisation
+  (variance 1/(12 * 255^2) ~ 1.3e-6). Data stored on another scale ``[0, L]`` should use
+  ``eps = 1e-8 * L**2``: with a fixed ``eps``, data at a 1e-4 scale (raw MRI magnitudes)
+  would have every window "flat" and score ~1. The registry entries
+  (``msglance.metrics.get("glance_local")`` and friends), which take a ``data_range`` like
+  every metric, do this (``eps = 1e-8 * data_range**2`` unless ``eps`` is given), so that
+  ``GI(a u, a v)`` with ``data_range = a L`` equals ``GI(u, v)`` with ``data_range = L``;
+  the functions here take no ``data_range`` and use ``eps`` as given.
+* Earlier versions had ``cov`` alone in the numerator: a window where the target is flat
+  then scored 0 even against itself, so ``GI(x, x)`` was 0.855 on a 128x128 MNI slice
+  (47 % air) and a loss kept a constant floor at a perfect reconstruction.
 
 * **Local Glance** (:func:`glance_index`): the groups are all ``k x k`` (``k x k x k`` in 3-D)
   windows at the same position in ``x`` and ``y``; the index is the mean over windows,
@@ -58,10 +87,11 @@ from torch import Tensor, nn
 
 from msglance.chunking import chunked_row_sums
 from msglance.filters import box_filter, box_filter_adjoint
-from msglance.validation import check_pair, check_reduction, reduce
+from msglance.validation import check_pair, check_reduction, nan_where_nonfinite, reduce
 
 __all__ = [
     "AirPriorWarning",
+    "DEFAULT_EPS",
     "GlobalGlanceLoss",
     "LocalGlanceLoss",
     "MSGlanceLoss",
@@ -81,6 +111,9 @@ Padding = Literal["valid", "zero"]
 ComplexMode = Literal["magnitude", "channels"]
 Parity = Literal["official"] | None
 
+#: Default Glance Index stabiliser, in squared data units, for data on a ``[0, 1]`` scale.
+DEFAULT_EPS: float = 1e-8
+
 #: Stabiliser of the reference implementation's per-window statistic, ``0.03**2 / 2``.
 OFFICIAL_C3: float = 0.03**2 / 2
 
@@ -95,9 +128,10 @@ class AirPriorWarning(UserWarning):
 
 
 def _safe_sqrt(v: Tensor) -> Tensor:
-    """``sqrt(max(v, 0))`` with a zero (not infinite) gradient where ``v <= 0``."""
+    """``sqrt(max(v, 0))`` with a zero (not infinite) gradient where ``v <= 0``; NaN stays NaN."""
     pos = v > 0
-    return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
+    low = torch.where(v.isnan(), v, torch.zeros_like(v))
+    return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), low)
 
 
 def _is_real_imag_pair(t: Tensor) -> bool:
@@ -222,7 +256,7 @@ def glance_index_map(
     window: int = 16,
     stride: int = 1,
     padding: Padding = "valid",
-    eps: float = 1e-8,
+    eps: float = DEFAULT_EPS,
     parity: Parity = None,
 ) -> Tensor:
     """Per-window Glance Index of two real ``(B, C, *spatial)`` tensors (no validation).
@@ -266,7 +300,10 @@ class _GlanceFromMoments(torch.autograd.Function):
     the backward recomputes the cheap elementwise terms. With ``v_x = E[x^2] - mu_x^2``
     (clamped at 0), ``c = E[xy] - mu_x mu_y`` and ``r = ((v_x + eps)(v_y + eps))^{-1/2}``:
 
-    * ours: ``GI = clamp(c r, -1, 1)``; ``dGI/dc = r``, ``dGI/dv_x = -GI / (2 (v_x + eps))``;
+    * ours: ``GI = (c + eps) r`` (its clamps, of ``v`` at 0 and of ``GI`` to ``[-1, 1]``, and
+      the zeroing of ``c`` where both variances round below 0 only absorb rounding, and are
+      not differentiated);
+      ``dGI/dc = r``, ``dGI/dv_x = -GI / (2 (v_x + eps))``;
     * official: ``S = (c + C3) / (s_x s_y + C3)``, ``s = sqrt(v)``;
       ``dS/dc = 1 / D``, ``dS/dv_x = -S s_y / (2 s_x D)`` (0 where ``v_x = 0``);
 
@@ -300,7 +337,10 @@ def _index_from_moments(moments: Moments, eps: float, official: bool) -> Tensor:
     var_x, var_y = raw_x.clamp_min(0.0), raw_y.clamp_min(0.0)
     if official:
         return (cov + OFFICIAL_C3) / (_safe_sqrt(var_x) * _safe_sqrt(var_y) + OFFICIAL_C3)
-    return (cov * torch.rsqrt((var_x + eps) * (var_y + eps))).clamp_(-1.0, 1.0)
+    # two windows whose variances both round below 0 are flat: their covariance is 0
+    cov = cov.masked_fill_((raw_x < 0) & (raw_y < 0), 0.0)
+    # a division by sqrt(a * a) (not a product with rsqrt) keeps GI(u, u) exactly 1
+    return cov.add_(eps).div_(((var_x + eps) * (var_y + eps)).sqrt_()).clamp_(-1.0, 1.0)
 
 
 def _moment_grads(moments: Moments, eps: float, official: bool, grad: Tensor) -> Moments:
@@ -318,12 +358,15 @@ def _moment_grads(moments: Moments, eps: float, official: bool, grad: Tensor) ->
     else:
         vx_eps, vy_eps = var_x.add_(eps), var_y.add_(eps)  # var_* are fresh: update in place
         r = torch.rsqrt(vx_eps * vy_eps)
-        gi = cov.mul_(r)
-        grad = grad * (gi.abs() <= 1.0)  # the clamp to [-1, 1]
+        # GI as in the forward. Its clamps (variances at 0, GI to [-1, 1]) only absorb
+        # rounding, so the unclamped expression is differentiated: masking the variance
+        # gradient of a flat window but not its covariance gradient would leave a gradient
+        # at x = y, where GI = 1 is the maximum
+        gi = cov.masked_fill_((raw_x < 0) & (raw_y < 0), 0.0).add_(eps).mul_(r)
         d_cov = grad * r
         half = (grad * gi).mul_(-0.5)
-        d_vx = torch.where(raw_x >= 0, half / vx_eps, 0.0)
-        d_vy = torch.where(raw_y >= 0, half.div_(vy_eps), 0.0)
+        d_vx = half / vx_eps
+        d_vy = half.div_(vy_eps)
     d_mx = torch.addcmul(-my * d_cov, mx, d_vx, value=-2.0)
     d_my = torch.addcmul(-mx * d_cov, my, d_vy, value=-2.0)
     return d_mx, d_my, d_vx, d_vy, d_cov
@@ -378,7 +421,7 @@ def glance_index(
     window: int = 16,
     stride: int = 1,
     padding: Padding = "valid",
-    eps: float = 1e-8,
+    eps: float = DEFAULT_EPS,
     reduction: str = "mean",
     complex_mode: ComplexMode = "magnitude",
     parity: Parity = None,
@@ -397,13 +440,15 @@ def glance_index(
         stride: step between windows (default 1).
         padding: ``"valid"`` (default, windows inside the image) or ``"zero"``
             (``(k - 1) // 2`` zeros on every side, as the reference code).
-        eps: variance stabiliser (default 1e-8, for data on a [0, 1] scale).
+        eps: stabiliser in numerator and denominator, in squared data units (default
+            1e-8, for data on a [0, 1] scale; ``1e-8 * L**2`` for data on [0, L]); windows
+            with variances far below it count as flat (see the module doc).
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one value per item).
         complex_mode: ``"magnitude"`` or ``"channels"`` for complex input.
         parity: ``None`` (ours) or ``"official"`` (reference numbers; zero padding, C3).
 
     Returns:
-        The index in ``[-1, 1]`` (1 = identical structure), reduced as asked, in the
+        The index in ``[-1, 1]`` (exactly 1 for identical inputs), reduced as asked, in the
         input's (real) dtype.
     """
     _check_common(window, stride, padding, eps, parity)
@@ -523,7 +568,7 @@ def global_glance_index(
     generator: torch.Generator | None = None,
     replacement: bool = False,
     padding: Padding = "valid",
-    eps: float = 1e-8,
+    eps: float = DEFAULT_EPS,
     reduction: str = "mean",
     complex_mode: ComplexMode = "magnitude",
     parity: Parity = None,
@@ -578,7 +623,8 @@ def global_glance_index(
         mx = mx.clamp(0.0, 1.0) * 255.0
         my = my.clamp(0.0, 1.0) * 255.0
     values = _channel_means(mx, my, window, stride, padding, eps, parity).mean(dim=1)
-    return reduce(values, reduction).to(out_dtype)
+    # the draw may miss a bad pixel: an item holding NaN or inf scores NaN all the same
+    return reduce(nan_where_nonfinite(values, xr), reduction).to(out_dtype)
 
 
 def ms_glance_index(
@@ -639,7 +685,7 @@ class LocalGlanceLoss(nn.Module):
         window: int = 16,
         stride: int = 1,
         padding: Padding = "valid",
-        eps: float = 1e-8,
+        eps: float = DEFAULT_EPS,
         reduction: str = "mean",
         complex_mode: ComplexMode = "magnitude",
         parity: Parity = None,
@@ -677,7 +723,7 @@ class GlobalGlanceLoss(_SeededModule):
         delta: float | None = None,
         replacement: bool = False,
         padding: Padding = "valid",
-        eps: float = 1e-8,
+        eps: float = DEFAULT_EPS,
         reduction: str = "mean",
         complex_mode: ComplexMode = "magnitude",
         parity: Parity = None,
@@ -741,7 +787,7 @@ class MSGlanceLoss(nn.Module):
         repeats: int = 10,
         replacement: bool = False,
         padding: Padding = "valid",
-        eps: float = 1e-8,
+        eps: float = DEFAULT_EPS,
         reduction: str = "mean",
         complex_mode: ComplexMode = "magnitude",
         parity: Parity = None,

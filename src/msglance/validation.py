@@ -2,16 +2,41 @@
 
 Errors are ``TypeError``/``ValueError`` with the offending shapes, dtypes or ranges in the
 message, never ``assert`` (which vanishes under ``python -O``).
+
+**Non-finite values** (one policy for every metric and loss):
+
+* a *target* (reference) holding NaN or inf is an error (``ValueError``), always;
+* a *prediction* (or the single input of a no-reference measure) holding NaN or inf:
+  with range checking on (a ``data_range`` given and ``check_range=True``) it is a
+  ``ValueError`` naming the input; otherwise the value for *that item* is not finite --
+  NaN, or +-inf where that is the exact value (MSE, MAE and NMSE of an infinite
+  prediction are +inf, its PSNR -inf) -- and the other items are unaffected. A metric
+  never turns a non-finite prediction into a finite number (:func:`nan_where_nonfinite`
+  enforces it where the arithmetic alone would not: correlations that treat a NaN
+  variance as zero, histograms, clipped powers, random samples that miss the bad pixel);
+* losses follow the same rule without range checking, so a non-finite prediction gives a
+  non-finite loss and a training loop's ``torch.isfinite(loss)`` guard sees it.
+
+The Glance indices are scale free and never range-check: they return NaN.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
 from torch import Tensor
 
-__all__ = ["Reduction", "check_image", "check_pair", "check_data_range", "check_reduction", "reduce"]
+__all__ = [
+    "Reduction",
+    "check_data_range",
+    "check_image",
+    "check_pair",
+    "check_reduction",
+    "nan_where_nonfinite",
+    "reduce",
+]
 
 Reduction = Literal["mean", "sum", "none"]
 _REDUCTIONS = ("mean", "sum", "none")
@@ -72,9 +97,12 @@ def check_image(
 ) -> None:
     """Validate the single input of a no-reference measure.
 
+    Non-finite values are an error only with range checking on (``data_range`` given and
+    ``check_range``); otherwise the measure returns NaN for that item (see the module doc).
+
     Raises:
         TypeError: not a tensor, or not floating point.
-        ValueError: wrong rank, NaN/inf values, or (with ``data_range`` and ``check_range``)
+        ValueError: wrong rank, empty, or (with ``data_range`` and ``check_range``) NaN or
             values outside ``[0, data_range]``.
     """
     if not isinstance(x, Tensor):
@@ -84,23 +112,45 @@ def check_image(
     if x.ndim not in ndims:
         want = " or ".join({4: "(B, C, H, W)", 5: "(B, C, D, H, W)"}[n] for n in ndims)
         raise ValueError(f"expected {want} input, got shape {tuple(x.shape)}")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"x holds NaN or inf values (shape {tuple(x.shape)})")
+    if x.numel() == 0:
+        raise ValueError(f"x is empty, shape {tuple(x.shape)}")
     if data_range is not None and check_range:
         check_data_range(x.detach(), float(data_range), "x")
 
 
 def check_data_range(x: Tensor, data_range: float, name: str = "x") -> None:
-    """Raise ``ValueError`` if ``x`` falls outside ``[0, data_range]`` (metrics only)."""
+    """Raise ``ValueError`` if ``x`` holds NaN or falls outside ``[0, data_range]`` (metrics
+    only; ``x`` may be just its extremes)."""
     if not data_range > 0:
         raise ValueError(f"data_range must be > 0, got {data_range}")
     lo, hi = float(x.min()), float(x.max())
+    if math.isnan(lo) or math.isnan(hi):
+        raise ValueError(
+            f"{name} holds NaN values (range checking against [0, data_range={data_range:g}] "
+            "is on; pass check_range=False to get NaN for the item instead)"
+        )
     tol = 1e-6 * data_range
     if lo < -tol or hi > data_range + tol:
         raise ValueError(
             f"{name} has values in [{lo:.6g}, {hi:.6g}], outside [0, data_range={data_range:g}]; "
             "pass the matching data_range or rescale the input"
         )
+
+
+def nan_where_nonfinite(values: Tensor, x: Tensor) -> Tensor:
+    """``values`` (one per item) with NaN for every item whose ``x`` holds NaN or inf.
+
+    The policy of the module doc, for measures whose arithmetic alone would hide a bad
+    value. Gradients of the other items are unchanged.
+
+    Examples:
+        >>> import torch
+        >>> x = torch.zeros(2, 1, 2, 2); x[1, 0, 0, 0] = float("nan")
+        >>> nan_where_nonfinite(torch.tensor([0.5, 0.5]), x)
+        tensor([0.5000,    nan])
+    """
+    bad = ~torch.isfinite(x.detach()).flatten(1).all(dim=1)
+    return values.masked_fill(bad, float("nan"))
 
 
 def check_reduction(reduction: str) -> None:

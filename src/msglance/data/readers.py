@@ -30,6 +30,7 @@ __all__ = [
     "file_kind",
     "list_images",
     "read_image",
+    "read_image_stored",
     "read_nifti",
 ]
 
@@ -146,18 +147,25 @@ def _to_hw_or_hwc(arr: np.ndarray, path: Path) -> np.ndarray:
     )
 
 
-def read_image(path: str | os.PathLike[str], raw: bool = False) -> np.ndarray:
-    """Read a raster image as ``float32`` ``(H, W)`` (grayscale) or ``(H, W, 3)`` (RGB).
+def read_image_stored(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a raster image with its values and dtype *as stored* (``uint8``, ``uint16``,
+    ``bool``, ``float32``, ...), ``(H, W)`` (grayscale) or ``(H, W, 3)`` (RGB).
 
-    Integer data is scaled by its dtype's maximum to [0, 1] (``x / 255`` for 8-bit,
-    ``x / 65535`` for 16-bit, booleans to 0/1); ``raw=True`` returns the stored values
-    unscaled. Float data is returned as stored either way. TIFF goes through ``tifffile``
-    (first page), everything else through Pillow. Pillow decodes 16-bit *colour* PNGs at
-    8-bit precision (their scaling to [0, 1] is still right).
+    The layout is normalised as in :func:`read_image` (alpha dropped, palette/CMYK/YCbCr
+    converted to RGB); the values are not. Callers that need the files' scale use the dtype:
+    ``np.iinfo(a.dtype).max`` is 255 for 8-bit and 65535 for 16-bit files.
 
     Raises:
-        UnreadableFileError: missing, unsupported, corrupt or truncated file, or an image
-            layout other than gray/gray+alpha/RGB/RGBA.
+        UnreadableFileError: as :func:`read_image`.
+
+    Examples:
+        >>> import tempfile, pathlib, numpy as np
+        >>> from PIL import Image
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "g.png"
+        >>> Image.fromarray(np.full((2, 3), 200, np.uint8)).save(f)
+        >>> a = read_image_stored(f)
+        >>> a.dtype, a.shape, int(a.max())
+        (dtype('uint8'), (2, 3), 200)
     """
     path = Path(path)
     _check_file(path)
@@ -176,16 +184,29 @@ def read_image(path: str | os.PathLike[str], raw: bool = False) -> np.ndarray:
     arr = _to_hw_or_hwc(arr, path)
     if arr.size == 0:
         raise UnreadableFileError(path, f"empty image, shape {arr.shape}")
-    if arr.dtype == np.bool_:
-        out = arr.astype(np.float32)
-    elif np.issubdtype(arr.dtype, np.integer):
-        out = arr.astype(np.float32)
-        if not raw:
-            out /= float(np.iinfo(arr.dtype).max)
-    elif np.issubdtype(arr.dtype, np.floating):
-        out = arr.astype(np.float32)
-    else:
+    if not (arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer)
+            or np.issubdtype(arr.dtype, np.floating)):
         raise UnreadableFileError(path, f"unsupported pixel type {arr.dtype}")
+    return np.ascontiguousarray(arr)
+
+
+def read_image(path: str | os.PathLike[str], raw: bool = False) -> np.ndarray:
+    """Read a raster image as ``float32`` ``(H, W)`` (grayscale) or ``(H, W, 3)`` (RGB).
+
+    Integer data is scaled by its dtype's maximum to [0, 1] (``x / 255`` for 8-bit,
+    ``x / 65535`` for 16-bit, booleans to 0/1); ``raw=True`` returns the stored values
+    unscaled. Float data is returned as stored either way. TIFF goes through ``tifffile``
+    (first page), everything else through Pillow. Pillow decodes 16-bit *colour* PNGs at
+    8-bit precision (their scaling to [0, 1] is still right).
+
+    Raises:
+        UnreadableFileError: missing, unsupported, corrupt or truncated file, or an image
+            layout other than gray/gray+alpha/RGB/RGBA.
+    """
+    arr = read_image_stored(path)
+    out = arr.astype(np.float32)
+    if not raw and arr.dtype != np.bool_ and np.issubdtype(arr.dtype, np.integer):
+        out /= float(np.iinfo(arr.dtype).max)
     return np.ascontiguousarray(out)
 
 

@@ -22,6 +22,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from msglance.cli_error import cli_error
+
 __all__ = ["DEFAULT_LOSSES", "app"]
 
 #: The study's default loss set (issue 4): pixel baselines, SSIM, perceptual, MS-Glance
@@ -43,11 +45,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
-    return typer.Exit(code=2)
 
 
 def _find_image(image: str, size: int):
@@ -84,32 +81,40 @@ def fit(
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:1, ..."),
     lr: float = typer.Option(1e-4, help="Adam learning rate."),
     log_every: int = typer.Option(10, help="PSNR history interval (steps)."),
-    grid: int = typer.Option(96, help="Global Glance grid side (paper: 96); reduced to fit "
-                             "images with fewer than grid^2 pixels."),
+    grid: int = typer.Option(96, help="Global Glance grid side (paper: 96; 0 = scaled with the "
+                             "image, 96·side/256); reduced to fit images with fewer than "
+                             "grid^2 pixels."),
     out: Path = typer.Option(Path("inr-fit"), help="Output folder."),
 ) -> None:
     """Fit a SIREN to one image; print the final PSNR/SSIM, write the fit and its PSNR curve."""
     from msglance.inr.figures import plot_psnr_curves, save_png
-    from msglance.inr.fit import fit_siren, resolve_device
-    from msglance.inr.study import glance_grid
+    from msglance.device import resolve_device
+    from msglance.glance_grid import glance_grid_for
+    from msglance.inr.fit import check_fit_options, fit_siren
     from msglance.losses import parse
+    from msglance.out_dir import prepare_out_dir
 
+    try:
+        check_fit_options(steps=steps, lr=lr, log_every=log_every)
+    except ValueError as exc:
+        raise cli_error(exc) from None
     try:
         loss_fn = parse(loss, seed=seed)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--loss") from None
+        raise cli_error(f"--loss: {exc}") from None
     try:
+        dev = resolve_device(device)
+        prepare_out_dir(out, "--out")
         sample, where = _find_image(image, size)
         h, w = sample.image.shape[:2]
-        grid_hw = glance_grid(h, w, grid)
+        grid_hw = glance_grid_for((h, w), grid)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     loss_fn = parse(loss, seed=seed, grid=grid_hw)
-    if grid_hw != (grid, grid):
+    if grid and grid_hw != (grid, grid):
         console.print(f"note: Global Glance grid {grid_hw[0]}x{grid_hw[1]} "
                       f"({h}x{w} pixels < {grid}x{grid})", highlight=False)
     spec = str(getattr(loss_fn, "spec", loss))
-    dev = resolve_device(device)
     console.print(f"SIREN fit of {sample.name} ({where}) {size}x{size}, loss {spec!r}, "
                   f"{steps} steps, seed {seed}, device {dev}", highlight=False)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -165,47 +170,53 @@ def study(
                                       "(names as in per_run.csv, e.g. camera,coffee)."),
     lr: float = typer.Option(1e-4, help="Adam learning rate."),
     log_every: int = typer.Option(10, help="PSNR history interval (steps)."),
-    grid: int = typer.Option(96, help="Global Glance grid side (paper: 96); reduced to fit "
-                             "images with fewer than grid^2 pixels."),
+    grid: int = typer.Option(96, help="Global Glance grid side (paper: 96; 0 = scaled with the "
+                             "image, 96·side/256); reduced to fit images with fewer than "
+                             "grid^2 pixels."),
     grid_images: int = typer.Option(3, help="Images in the figure grid."),
 ) -> None:
     """Fit every (image, loss, seed); write per-run CSV, a table, curves and a figure grid."""
     from msglance.data.embedded import available_datasets, load_dataset
-    from msglance.inr.fit import resolve_device
-    from msglance.inr.study import StudyEvent, canonical_specs, glance_grid, run_study
+    from msglance.device import resolve_device
+    from msglance.glance_grid import glance_grid_for
+    from msglance.inr.fit import check_fit_options
+    from msglance.inr.study import StudyEvent, canonical_specs, run_study
     from msglance.inr.summary import write_report
+    from msglance.out_dir import prepare_out_dir
 
     extra = list(ctx.args)
     if extra and not losses:
-        raise _fail(f"unexpected arguments {extra} (loss specs go after --losses)")
+        raise cli_error(f"unexpected arguments {extra} (loss specs go after --losses)")
     specs_in = list(losses or []) + extra or list(DEFAULT_LOSSES)
     try:
         specs = canonical_specs(specs_in)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--losses") from None
+        raise cli_error(f"--losses: {exc}") from None
     try:
+        check_fit_options(steps=steps, lr=lr, log_every=log_every)
+        dev = resolve_device(device)
+        prepare_out_dir(out, "--out")
         samples = load_dataset(dataset, size)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise cli_error(str(exc)) from None
     if images:
         wanted = [n.strip() for n in images.split(",") if n.strip()]
         names = [s.name for s in samples]
         unknown = [n for n in wanted if n not in names]
         if unknown:
-            raise _fail(f"no image named {', '.join(unknown)} in {dataset!r}; "
-                        f"it has: {', '.join(names)}")
+            raise cli_error(f"no image named {', '.join(unknown)} in {dataset!r}; "
+                            f"it has: {', '.join(names)}")
         samples = [s for s in samples if s.name in wanted]
     if limit is not None:
         samples = samples[:limit]
     try:
-        grid_hw = min((glance_grid(*s.image.shape[:2], grid) for s in samples), key=lambda g: g[0])
+        grid_hw = min((glance_grid_for(s.image.shape[:2], grid) for s in samples), key=lambda g: g[0])
     except ValueError as exc:
-        raise _fail(str(exc)) from None
-    if grid_hw != (grid, grid):
+        raise cli_error(str(exc)) from None
+    if grid and grid_hw != (grid, grid):
         console.print(f"note: Global Glance grid {grid_hw[0]}x{grid_hw[1]} (images have fewer "
                       f"than {grid}x{grid} pixels)", highlight=False)
     label = dataset if dataset in available_datasets() else Path(dataset).name or dataset
-    dev = resolve_device(device)
     console.print(
         f"INR study: {len(samples)} images of {label!r} at {size}x{size}, {len(specs)} losses, "
         f"{seeds} seeds, {steps} steps, device {dev}, out {os.fspath(out)}", highlight=False)
@@ -240,7 +251,7 @@ def study(
                       resume=resume, progress=on_event, loss_options={"grid": grid_hw},
                       lr=lr, log_every=log_every)
         except ValueError as exc:
-            raise _fail(str(exc)) from None
+            raise cli_error(str(exc)) from None
         progress.update(current, visible=False)
 
     report = write_report(out, specs, images=[s.name for s in samples], grid_images=grid_images,

@@ -13,7 +13,7 @@ from skimage.transform import resize
 
 from msglance.glance import MSGlanceLoss
 from msglance.inr.fit import FitResult, fit_siren
-from msglance.inr.study import glance_grid
+from msglance.glance_grid import PAPER_GRID, glance_grid_for
 from msglance.report import save_figure, subplots
 
 __all__ = ["DemoRun", "astronaut_target", "demo_losses", "run_demo", "save_demo_figure"]
@@ -39,10 +39,10 @@ def demo_losses(size: int, seed: int = 0) -> dict[str, Callable]:
     """L2 and the paper's INR loss ``L2 + 0.01 global + 0.01 local``.
 
     The Global Glance grid is the paper's 96 x 96 where the image has room for it, else the
-    largest square grid that fits (:func:`msglance.inr.study.glance_grid`).
+    largest square grid that fits (:func:`msglance.glance_grid.glance_grid_for`).
     """
     msg = MSGlanceLoss(global_weight=0.01, local_weight=0.01, pixel="l2",
-                       grid=glance_grid(size, size), seed=seed)
+                       grid=glance_grid_for((size, size), PAPER_GRID), seed=seed)
     return {
         "L2": lambda p, t: (p - t).square().mean(),
         "L2 + MS-Glance": msg,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,9 +11,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from msglance.device import resolve_device
 from msglance.inr.siren import Siren, coordinate_grid
 
-__all__ = ["FitResult", "fit_siren", "resolve_device"]
+__all__ = ["FitResult", "check_fit_options", "fit_siren"]
 
 
 @dataclass
@@ -54,16 +56,43 @@ def _terms(loss_fn: object) -> dict[str, float] | None:
     return {str(k): float(v) for k, v in terms.items()}
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else as given."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def _psnr(pred: Tensor, target: Tensor) -> float:
     mse = float((pred.clamp(0, 1) - target).square().mean())
     return math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
+
+
+def check_fit_options(steps: int = 500, lr: float = 1e-4, log_every: int = 10,
+                      clip: float | None = 1.0) -> None:
+    """Validate the optimisation settings of :func:`fit_siren` (the CLI calls this before
+    loading anything, so a bad option fails at once).
+
+    Rules: ``steps`` and ``log_every`` are ints >= 1; ``lr`` is a finite number > 0;
+    ``clip`` is ``None`` or a finite number > 0.
+
+    Raises:
+        ValueError: the first bad setting, named in the message.
+
+    Examples:
+        >>> check_fit_options(steps=10, lr=1e-3)
+        >>> check_fit_options(steps=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: steps must be an int >= 1, got 0
+        >>> check_fit_options(lr=-1)
+        Traceback (most recent call last):
+        ...
+        ValueError: lr must be a finite number > 0, got -1
+    """
+    for name, value in (("steps", steps), ("log_every", log_every)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    for name, value in (("lr", lr), ("clip", clip)):
+        if value is None and name == "clip":
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+            math.isfinite(value) and value > 0
+        ):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 def fit_siren(
@@ -106,8 +135,7 @@ def fit_siren(
         raise ValueError(f"target must be (C, H, W) or (1, C, H, W), got {tuple(target.shape)}")
     if not target.is_floating_point():
         raise TypeError(f"target must be floating point, got {target.dtype}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+    check_fit_options(steps, lr, log_every, clip)
     dev = resolve_device(device)
     target = target.to(dev, torch.float32)
     _, c, h, w = target.shape

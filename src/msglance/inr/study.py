@@ -8,7 +8,8 @@ interrupted study keeps everything it finished:
 
 ``per_run.csv``
     one row per finished run: image, dataset, loss (canonical spec), seed, psnr, ssim,
-    seconds_per_step, steps, first_nonfinite_step.
+    seconds_per_step, steps, first_nonfinite_step. Rewritten atomically for each row, so a
+    crash never leaves a torn row (a torn last row from elsewhere is ignored on reading).
 ``history.jsonl``
     one JSON object per finished run: the same keys, plus ``history`` (``[step, psnr,
     loss]`` every ``log_every`` steps) and ``terms`` (``[step, {term: value}]``).
@@ -30,7 +31,9 @@ from __future__ import annotations
 import csv
 import functools
 import inspect
+import io
 import json
+import logging
 import math
 import os
 import re
@@ -42,6 +45,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from msglance.atomic import atomic_write_text
 from msglance.data.embedded import Sample
 from msglance.inr.figures import save_png
 from msglance.inr.fit import fit_siren
@@ -55,13 +59,14 @@ __all__ = [
     "CONFIG_NAME",
     "canonical_specs",
     "fit_path",
-    "glance_grid",
     "read_histories",
     "read_runs",
     "run_study",
     "slug",
     "target_path",
 ]
+
+logger = logging.getLogger(__name__)
 
 CSV_NAME = "per_run.csv"
 HISTORY_NAME = "history.jsonl"
@@ -139,20 +144,6 @@ def fit_path(out_dir: str | os.PathLike[str], image: str, loss: str, seed: int) 
 def target_path(out_dir: str | os.PathLike[str], image: str) -> Path:
     """Where the target PNG of one image is written."""
     return Path(out_dir) / "fits" / slug(image) / "target.png"
-
-
-def glance_grid(height: int, width: int, grid: int = 96) -> tuple[int, int]:
-    """The Global Glance grid for an image: ``grid x grid`` (paper: 96) when the image has
-    at least that many pixels, else the largest square grid that fits (at 32x32: 32x32,
-    i.e. every pixel, in random order), so positions can be drawn without replacement.
-
-    Raises:
-        ValueError: the image has fewer than 16x16 pixels (one 16x16 Glance window).
-    """
-    n = min(grid, math.isqrt(height * width))
-    if n < 16:
-        raise ValueError(f"image {height}x{width} is too small for a 16x16 Global Glance grid")
-    return (n, n)
 
 
 def _default_factory(spec: str, seed: int, **options: Any) -> nn.Module:
@@ -247,29 +238,44 @@ def _parse_row(row: dict[str, str], path: Path, line: int) -> RunRecord:
         raise ValueError(f"{path}: malformed row at line {line}: {row!r} ({exc})") from exc
 
 
-def read_runs(out_dir: str | os.PathLike[str]) -> list[RunRecord]:
-    """The runs recorded in ``out_dir/per_run.csv`` (empty if the file does not exist).
-
-    A run recorded twice keeps its last row.
-
-    Raises:
-        ValueError: the file exists but its header or a row is not what this module writes.
-    """
-    path = Path(out_dir) / CSV_NAME
+def _read_csv(path: Path) -> list[RunRecord]:
     if not path.exists():
         return []
     with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None:
-            return []
-        missing = set(_CSV_FIELDS) - set(reader.fieldnames)
-        if missing:
-            raise ValueError(f"{path}: not a study CSV, missing columns {sorted(missing)}")
-        by_key: dict[tuple[str, str, int], RunRecord] = {}
-        for i, row in enumerate(reader, start=2):
+        rows = list(csv.DictReader(fh))
+        fieldnames = list(rows[0].keys()) if rows else None
+    if not rows:
+        return []
+    missing = set(_CSV_FIELDS) - set(fieldnames or ())
+    if missing:
+        raise ValueError(f"{path}: not a study CSV, missing columns {sorted(missing)}")
+    by_key: dict[tuple[str, str, int], RunRecord] = {}
+    for i, row in enumerate(rows, start=2):
+        torn = None in row.values() or None in row  # fields missing, or extra fields
+        try:
+            if torn:
+                raise ValueError(f"{path}: malformed row at line {i}: {row!r} (wrong field count)")
             rec = _parse_row(row, path, i)
-            by_key[rec.key] = rec
+        except ValueError:
+            if i == len(rows) + 1:
+                logger.warning("%s: ignoring a torn last row (an interrupted write)", path)
+                break
+            raise
+        by_key[rec.key] = rec
     return list(by_key.values())
+
+
+def read_runs(out_dir: str | os.PathLike[str]) -> list[RunRecord]:
+    """The runs recorded in ``out_dir/per_run.csv`` (empty if the file does not exist).
+
+    A run recorded twice keeps its last row; a torn last row (an interrupted write by an
+    older version, which appended in place) is ignored, so ``--resume`` re-runs that run.
+
+    Raises:
+        ValueError: the file exists but its header or a row before the last is not what
+            this module writes.
+    """
+    return _read_csv(Path(out_dir) / CSV_NAME)
 
 
 def read_histories(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -297,16 +303,17 @@ def read_histories(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 def _append_csv(path: Path, rec: RunRecord) -> None:
-    new = not path.exists() or path.stat().st_size == 0
-    with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=_CSV_FIELDS)
-        if new:
-            writer.writeheader()
-        row = asdict(rec)
-        row["first_nonfinite_step"] = "" if rec.first_nonfinite_step is None else rec.first_nonfinite_step
+    """Add ``rec`` by rewriting the whole CSV atomically (:func:`msglance.atomic.atomic_write_text`):
+    a crash leaves the old file or the new one, never a torn row. A study has at most a few
+    thousand rows, so the rewrite costs nothing next to one fit."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=_CSV_FIELDS)
+    writer.writeheader()
+    for r in [*_read_csv(path), rec]:
+        row = asdict(r)
+        row["first_nonfinite_step"] = "" if r.first_nonfinite_step is None else r.first_nonfinite_step
         writer.writerow(row)
-        fh.flush()
-        os.fsync(fh.fileno())
+    atomic_write_text(path, buffer.getvalue())
 
 
 def _json_float(v: float) -> float | None:

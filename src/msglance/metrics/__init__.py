@@ -14,6 +14,7 @@ fp16/bf16 computed in float32. Importing this package registers every built-in e
     SSIMLoss(data_range=1.0, window='gaussian')
 """
 
+from msglance.metrics.collection import MetricCollection
 from msglance.metrics.line_correlations import (
     line_correlation,
     mean_line_correlation,
@@ -65,6 +66,7 @@ __all__ = [
     "MSSSIMLoss",
     "MAELoss",
     "MSELoss",
+    "MetricCollection",
     "MetricModule",
     "MetricSpec",
     "NMI",

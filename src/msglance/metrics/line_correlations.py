@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from msglance.validation import check_image, check_reduction, reduce
+from msglance.validation import check_image, check_reduction, nan_where_nonfinite, reduce
 
 __all__ = ["line_correlation", "mean_line_correlation", "mean_shifted_line_correlation"]
 
@@ -85,7 +85,7 @@ def line_correlation(
     if distance < w:  # columns j and j + d, correlated along the height
         parts.append(_pair_correlations(img[..., :-distance], img[..., distance:], dim=2))
     values = torch.cat(parts, dim=2).mean(dim=(1, 2))
-    return reduce(values, reduction).to(x.dtype)
+    return reduce(nan_where_nonfinite(values, img), reduction).to(x.dtype)
 
 
 def mean_line_correlation(

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from msglance.filters import window_sum
-from msglance.validation import check_image, check_reduction, reduce
+from msglance.validation import check_image, check_reduction, nan_where_nonfinite, reduce
 
 __all__ = ["BlurEffect", "blur_effect"]
 
@@ -114,7 +114,7 @@ def blur_effect(
         m2 = t[inner].flatten(1).sum(dim=1)
         per_axis.append((m1 - m2).abs() / m1)
     values = torch.stack(per_axis, dim=0).amax(dim=0)
-    return reduce(values, reduction).to(dtype)
+    return reduce(nan_where_nonfinite(values, img), reduction).to(dtype)
 
 
 class BlurEffect(nn.Module):

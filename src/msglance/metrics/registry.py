@@ -263,7 +263,13 @@ def create(name: str, as_loss: bool = False, **options: Any) -> torch.nn.Module:
 
 
 def _scale_free(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
-    """Let a Glance index take (and ignore) ``data_range``/``check_range`` like the others."""
+    """Let a Glance index take ``data_range``/``check_range`` like the others.
+
+    The index is scale free except for its stabiliser ``eps`` (squared data units, 1e-8 for
+    data on [0, 1]): given a ``data_range`` ``L`` and no ``eps``, ``eps = 1e-8 * L**2``, so
+    the index of ``(a x, a y)`` with ``data_range = a L`` is that of ``(x, y)`` with ``L``
+    (see :mod:`msglance.glance`). ``check_range`` is ignored.
+    """
 
     @functools.wraps(fn)
     def wrapper(
@@ -274,6 +280,8 @@ def _scale_free(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
         check_range: bool = True,
         **kwargs,
     ) -> Tensor:
+        if data_range is not None and "eps" not in kwargs:
+            kwargs["eps"] = glance.DEFAULT_EPS * float(data_range) ** 2
         return fn(x, y, reduction=reduction, **kwargs)
 
     return wrapper

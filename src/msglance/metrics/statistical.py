@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from msglance.metrics.pixel import prepare_pair
-from msglance.validation import check_reduction, reduce
+from msglance.validation import check_reduction, nan_where_nonfinite, reduce
 
 __all__ = ["NMI", "PCC", "nmi", "pcc"]
 
@@ -55,8 +55,8 @@ def pcc(
     yc = yc - yc.mean(dim=1, keepdim=True)
     cov = (xc * yc).sum(dim=1)
     den = (xc.square().sum(dim=1) * yc.square().sum(dim=1))
-    ok = den > 0
-    r = torch.where(ok, cov * torch.where(ok, den, torch.ones_like(den)).rsqrt(), torch.zeros_like(den))
+    flat = den == 0  # NaN (a non-finite prediction) is not flat: it stays NaN
+    r = torch.where(flat, torch.zeros_like(den), cov * torch.where(flat, torch.ones_like(den), den).rsqrt())
     return reduce(r.clamp(-1.0, 1.0), reduction).to(dtype)
 
 
@@ -129,7 +129,7 @@ def nmi(
     # both items constant: H(X, Y) = 0; they are trivially in perfect relation -> 2
     ok = h_xy > 0
     values = torch.where(ok, (h_x + h_y) / torch.where(ok, h_xy, torch.ones_like(h_xy)), 2.0)
-    return reduce(values, reduction).to(dtype)
+    return reduce(nan_where_nonfinite(values, xv), reduction).to(dtype)
 
 
 class PCC(nn.Module):

@@ -50,7 +50,7 @@ from torch import Tensor, nn
 from msglance.chunking import pieces
 from msglance.filters import box_filter, gaussian_filter
 from msglance.metrics.pixel import prepare_pair
-from msglance.validation import check_reduction, reduce
+from msglance.validation import check_reduction, nan_where_nonfinite, reduce
 
 __all__ = [
     "MSSSIM",
@@ -434,7 +434,7 @@ def ms_ssim(
             terms.append(ssim_mean)
     stacked = torch.stack(terms, dim=0)  # (levels, B, C)
     per_channel = _safe_pow(stacked, w.view(-1, 1, 1)).prod(dim=0)
-    return reduce(per_channel.mean(dim=1), reduction).to(dtype)
+    return reduce(nan_where_nonfinite(per_channel.mean(dim=1), stacked.movedim(0, 1)), reduction).to(dtype)
 
 
 # ------------------------------------------------------------------------------ modules

@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from msglance.mri.train import ConfigMismatchError, ProgressEvent, TrainConfig
+from msglance.cli_error import cli_error
+from msglance.mri.train import ProgressEvent, TrainConfig
 
 __all__ = ["app"]
 
@@ -145,7 +146,9 @@ def train_command(
         "network output (diag_* columns of log.csv; 0 = off; the trajectory is unchanged)"),
 ) -> None:
     """Train ReconNet (U-Net + data consistency). Multi-GPU: torchrun --nproc_per_node N ..."""
+    from msglance.device import resolve_device
     from msglance.mri.train import train
+    from msglance.out_dir import prepare_out_dir
 
     config = _config(out, data, data_path, orientations, contrast, size, acceleration,
                      center_fraction, mask, mask_seed, loss, delta, glance_grid, epochs,
@@ -153,14 +156,16 @@ def train_command(
                      device, workers, amp, local_window, diagnostics)
     rank = int(os.environ.get("RANK", "0"))
     try:
+        config.validate()
+        resolve_device(config.device)
+        prepare_out_dir(out, "--out")
         if rank == 0:
             with _progress() as progress:
                 summary = train(config, resume=resume, progress=_Bars(progress))
         else:
             summary = train(config, resume=resume)
     except (ValueError, FileExistsError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise cli_error(exc) from None
     if rank == 0:
         console.print(
             f"done: {summary.epochs} epochs · best epoch {summary.best_epoch}: val PSNR "
@@ -187,8 +192,7 @@ def eval_command(
         result = evaluate_run(run_dir, data=data, checkpoint=checkpoint, splits=tuple(split),
                               device=device, batch_size=batch_size, limit=limit)
     except (ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise cli_error(exc) from None
     _print_eval(result)
     console.print(f"wrote {Path(run_dir) / 'eval'}")
 
@@ -235,8 +239,10 @@ def compare_command(
     Writes table.md (mean ± std), paired.md (paired differences, 95 % t intervals),
     results.json, comparison.png, forest.png and curves.png into --out.
     """
+    from msglance.device import resolve_device
     from msglance.mri.compare import CompareEvent, markdown_table, run_grid
     from msglance.mri.grid import grid_from_losses, load_grid
+    from msglance.out_dir import prepare_out_dir
 
     try:
         if grid is not None and losses:
@@ -251,9 +257,11 @@ def compare_command(
             study = grid_from_losses(base, losses, seeds)
         else:
             raise ValueError("give --grid FILE or at least one --losses SPEC")
+        study.base.validate()
+        resolve_device(study.base.device)
+        prepare_out_dir(out, "--out")
     except (ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise cli_error(exc) from None
     with _progress() as progress:
         bars: dict[tuple[str, int], _Bars] = {}
 
@@ -268,9 +276,8 @@ def compare_command(
 
         try:
             payload = run_grid(study, out, progress=show, jobs=jobs, report_only=report_only)
-        except (ValueError, FileNotFoundError, ConfigMismatchError) as exc:
-            console.print(f"[red]error:[/red] {' '.join(str(exc).split())}", soft_wrap=True)
-            raise typer.Exit(2) from None
+        except (ValueError, FileNotFoundError) as exc:
+            raise cli_error(exc) from None
     names = payload["losses"]
     pairs = {c["name"]: c["vs"] for c in payload["configs"]}
     console.print(markdown_table(payload["summary"], names, payload["splits"], pairs))
@@ -294,8 +301,7 @@ def diagnostics_command(
         rows = read_log(run_dir)
         plot_diagnostics(run_dir, path, title=str(run_dir))
     except (ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise cli_error(exc) from None
     first, last = rows[0], rows[-1]
     terms = [k[len(PREFIX) + 5:] for k in last if k.startswith(f"{PREFIX}grad_") and k != f"{PREFIX}grad_total"]
     table = Table(title=f"{run_dir.name}: epoch {first['epoch']:.0f} → {last['epoch']:.0f} (per-epoch means)")

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from msglance.atomic import atomic_write_text
 from msglance.mri.evaluate import evaluate_run
 from msglance.mri.grid import Grid, GridEntry, grid_from_losses
 from msglance.mri.paired import forest_plot, paired_difference, paired_markdown
@@ -107,12 +108,6 @@ def _one_thread() -> None:
     import torch
 
     torch.set_num_threads(1)
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _validation(run_dir: Path) -> dict[str, Any]:
@@ -298,11 +293,11 @@ def report(grid: Grid, out: str | os.PathLike[str]) -> dict[str, Any]:
                    "vs": pairs[e.name], "group": e.group} for e in grid.entries],
                "runs": runs, "summary": summary, "paired": rows}
     root.mkdir(parents=True, exist_ok=True)
-    _write(root / "results.json", json.dumps(payload, indent=2) + "\n")
-    _write(root / "table.md", markdown_table(summary, names, grid.splits, pairs))
+    atomic_write_text(root / "results.json", json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(root / "table.md", markdown_table(summary, names, grid.splits, pairs))
     bar_plot(root / "comparison.png", summary, names, grid.splits)
     if rows:
-        _write(root / "paired.md", paired_markdown(rows, grid.splits))
+        atomic_write_text(root / "paired.md", paired_markdown(rows, grid.splits))
         forest_plot(root / "forest.png", rows, grid.splits)
     curves_plot(root / "curves.png", runs, names)
     return payload

@@ -247,9 +247,9 @@ def evaluate_run(
         FileNotFoundError: not a run directory or no such checkpoint.
         ValueError: the run's saved masks disagree with the masks the data gives now.
     """
+    from msglance.device import resolve_device
     from msglance.mri.masks import load_masks
     from msglance.mri.train import (
-        _resolve_device,
         _subset,
         build_dataset,
         build_model,
@@ -261,7 +261,7 @@ def evaluate_run(
     config = load_config(run)
     ckpt_path = Path(checkpoint) if checkpoint not in ("best", "last") else run / f"{checkpoint}.pt"
     payload = load_checkpoint(ckpt_path)
-    dev = _resolve_device(device, 0)
+    dev = resolve_device(device, 0)
     model = build_model(config)
     model.load_state_dict(payload["model"])
     model.to(dev)

@@ -47,6 +47,10 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from msglance.atomic import atomic_write_bytes as _atomic_write_bytes
+from msglance.atomic import atomic_write_text as _atomic_write_text
+from msglance.device import resolve_device
+from msglance.glance_grid import glance_grid_for
 from msglance.mri.datasets import FastMRISlices, IXISlices, MNISlices, S1045Slice
 from msglance.mri.diagnostics import StepDiagnostics
 from msglance.mri.evaluate import reconstruct_dataset, score_reconstructions
@@ -275,10 +279,9 @@ def build_model(config: TrainConfig) -> ReconNet:
 
 
 def glance_grid(config: TrainConfig) -> int:
-    """The Global Glance grid side: ``config.glance_grid`` or ``round(96·size/256)`` (≥ 16)."""
-    if config.glance_grid > 0:
-        return config.glance_grid
-    return max(16, round(96 * config.size / 256))
+    """The Global Glance grid side: ``config.glance_grid`` or, for 0, ``round(96·size/256)``
+    (≥ 16), by :func:`msglance.glance_grid.glance_grid_for`."""
+    return glance_grid_for((config.size, config.size), config.glance_grid or None)[0]
 
 
 def build_loss(config: TrainConfig) -> nn.Module:
@@ -291,32 +294,7 @@ def build_loss(config: TrainConfig) -> nn.Module:
                         term_options={"local": {"window": config.local_window}})
 
 
-def _resolve_device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} requested but CUDA is not available")
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-    return device
-
-
 # --------------------------------------------------------------------------- files
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -514,7 +492,7 @@ def _train(
 ) -> RunSummary:
     out = Path(config.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
-    device = _resolve_device(config.device, ctx.local_rank)
+    device = resolve_device(config.device, ctx.local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     config_dict = asdict(config)

@@ -1,0 +1,489 @@
+"""The paper-size MS-Glance experiments and GPU benchmarks in one command, each part under
+its own time budget.
+
+    python benchmarks/gpu_suite.py --out DIR [--device cuda] [--budget-s 480] [--smoke]
+                                   [--parts glance,metrics,inr,mri]
+
+Parts, in this order (each gets its share of ``--budget-s`` plus whatever the parts before
+it left unused):
+
+``glance``   ``bench_glance.py`` on the device: MS-Glance fwd+bwd against the reference-style
+             loop and ``pytorch_msssim.ssim`` at 8x3x256^2 and 1x3x512^2 (peak memory on CUDA);
+             the SIREN 512^2 step, L2 against L2 + MS-Glance; the share of the float64 window
+             moments in the loss time, with the float32 moments' time and index error.
+``metrics``  ``bench_metrics.py`` on the device: PSNR / SSIM / MS-SSIM fwd and fwd+bwd
+             against the peers.
+``inr``      SIREN fits of the astronaut at 512^2, 500 steps, seeds 0-2: L2, L2 + MS-Glance,
+             L2 + 0.01 SSIM (``msglance.inr.study.run_study``; ``summary.write_report``).
+``mri``      MNI slices at 256^2, U-Net chans 32 / pools 4, 5x / centre 0.08, delta 0.01:
+             one epoch of every loss is timed first, then the epochs (and 3 or 2 seeds) are
+             chosen to fit the remaining budget; L1, L1 + MS-Glance, L1 + Global Glance only,
+             fastMRI-convention evaluation (``msglance.mri.compare.compare``).
+
+A part is stopped when its budget is spent (between measurements, training steps or runs)
+and still writes what it has. Every part writes, as soon as it ends, ``DIR/<part>.json``
+(everything measured, its status and timings), ``DIR/<part>*.csv`` (one row per
+measurement) and ``DIR/<part>.md`` (its tables), and the suite rewrites the combined draft
+``DIR/gpu.md``: device name (as ``torch.cuda.get_device_name()`` prints it), torch and CUDA
+versions, the exact command, each part's status and tables. ``DIR/inr/`` and ``DIR/mri/``
+hold the study and comparison folders the library writes.
+
+``--smoke`` runs every part at toy size (on the CPU unless ``--device`` is given) in well
+under two minutes; CI runs it (``tests/test_gpu_suite.py``), so the suite cannot rot between
+GPU loans. Its numbers are not results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import math
+import os
+import platform
+import shlex
+import shutil
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import bench_glance  # noqa: E402
+import bench_metrics  # noqa: E402
+
+PARTS = ("glance", "metrics", "inr", "mri")
+#: each part's share of the total budget (unused time carries over to the next part)
+SHARES = {"glance": 0.12, "metrics": 0.10, "inr": 0.28, "mri": 0.50}
+INR_LOSSES = ("l2", "l2+0.01*global+0.01*local", "l2+0.01*ssim")
+MRI_LOSSES = ("l1", "l1+0.01*global+0.01*local", "l1+0.01*global")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The sizes of every part: :data:`FULL` (the paper's protocol) or :data:`SMOKE`."""
+
+    glance_shapes: dict[str, tuple[int, ...]]
+    glance_grid: int
+    repeats: int
+    siren_size: int
+    siren_repeats: int
+    metrics_plan: dict[str, tuple[tuple[int, ...], tuple[str, ...]]]
+    inr_size: int
+    inr_steps: int
+    inr_seeds: int
+    mri_size: int
+    mri_chans: int
+    mri_pools: int
+    mri_limit: int
+    mri_val_limit: int
+    mri_orientations: str
+    mri_seeds: tuple[int, ...]  # preferred seed count first, then the fallback
+    mri_min_epochs: int  # fewer epochs than this with the preferred seeds: use the fallback
+    mri_max_epochs: int
+
+
+FULL = Sizes(
+    glance_shapes=dict(bench_glance.SHAPES), glance_grid=bench_glance.GRID, repeats=5,
+    siren_size=512, siren_repeats=20, metrics_plan=dict(bench_metrics.PLAN),
+    inr_size=512, inr_steps=500, inr_seeds=3,
+    mri_size=256, mri_chans=32, mri_pools=4, mri_limit=0, mri_val_limit=0,
+    mri_orientations="sagittal,coronal,axial", mri_seeds=(3, 2), mri_min_epochs=20,
+    mri_max_epochs=50,
+)
+SMOKE = Sizes(
+    glance_shapes={"2x3x48x48": (2, 3, 48, 48), "1x3x64x64": (1, 3, 64, 64)}, glance_grid=32,
+    repeats=1, siren_size=32, siren_repeats=1,
+    metrics_plan={"2-D 1x3x168x168": ((1, 3, 168, 168), ("psnr", "ssim", "ms_ssim")),
+                  "3-D 1x1x12x24x24": ((1, 1, 12, 24, 24), ("ssim",))},
+    inr_size=32, inr_steps=3, inr_seeds=1,
+    mri_size=32, mri_chans=4, mri_pools=2, mri_limit=8, mri_val_limit=4,
+    mri_orientations="axial", mri_seeds=(1, 1), mri_min_epochs=1, mri_max_epochs=2,
+)
+
+
+class BudgetExceeded(Exception):
+    """Raised inside a part when its time budget is spent."""
+
+
+class Budget:
+    """A part's deadline on the monotonic clock."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.start = time.monotonic()
+        self.end = self.start + seconds
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+    def used(self) -> float:
+        return time.monotonic() - self.start
+
+    def check(self) -> None:
+        if self.left() <= 0:
+            raise BudgetExceeded(f"its budget of {self.seconds:.0f} s was spent")
+
+
+@dataclass
+class Part:
+    """What a part measured: ``tables`` (name -> rows, each a flat dict, one CSV each),
+    ``markdown`` (its section of ``gpu.md``), ``data`` (anything else for the JSON)."""
+
+    name: str
+    status: str = "running"  # complete | cut | failed
+    budget_s: float = 0.0
+    seconds: float = 0.0
+    note: str = ""
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    markdown: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def log(part: str, message: str) -> None:
+    print(f"[{part}] {message}", flush=True)
+
+
+# ----------------------------------------------------------------------------- parts
+
+
+def part_glance(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path) -> None:
+    memory = torch.device(device).type == "cuda"  # on the CPU: one subprocess per case, slow
+    rows = part.tables.setdefault("glance_speed", [])
+    part.markdown += ["MS-Glance loss forward+backward (median of "
+                      f"{sizes.repeats} after 2 warm-ups; Global Glance grid "
+                      f"{sizes.glance_grid}x{sizes.glance_grid}, R 10, window 16):", "", ""]
+    for row in bench_glance.speed_rows(device, sizes.repeats, sizes.glance_shapes,
+                                       sizes.glance_grid, memory):
+        rows.append(row)
+        part.markdown[-1] = bench_glance.speed_table(rows)
+        log("glance", f"{row['input']}: ours {row['ours_s']*1e3:.1f} ms, reference style "
+            f"{row['reference_style_s']*1e3:.1f} ms ({row['speedup']:.1f}x)")
+        budget.check()
+    l2, both = bench_glance.siren_overhead(device, sizes.siren_size, sizes.siren_repeats)
+    siren = {"size": sizes.siren_size, "l2_s": l2, "l2_msglance_s": both,
+             "overhead": (both - l2) / l2}
+    part.tables["glance_siren"] = [siren]
+    part.markdown += ["", f"SIREN {sizes.siren_size}^2 training step (best of two interleaved "
+                      f"means of {sizes.siren_repeats} steps): L2 {l2*1e3:.2f} ms, L2 + MS-Glance "
+                      f"{both*1e3:.2f} ms, overhead **{100*siren['overhead']:.1f}%**"]
+    log("glance", part.markdown[-1])
+    budget.check()
+    moments = part.tables.setdefault("glance_moments", [])
+    part.markdown += ["", "Float64 window moments (the loss's moment step timed alone, "
+                      "fwd + the backward's adjoint filters) against the whole loss fwd+bwd; "
+                      "float32 moments and the Local Glance index error they give:", "", ""]
+    for row in bench_glance.moment_rows(device, sizes.repeats, sizes.glance_shapes,
+                                        sizes.glance_grid):
+        moments.append(row)
+        part.markdown[-1] = bench_glance.moment_table(moments)
+        log("glance", f"{row['input']}: float64 moments {100*row['share64']:.0f}% of the loss")
+        budget.check()
+
+
+def part_metrics(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path) -> None:
+    peers, missing = bench_metrics.find_peers()
+    shown = [lib for lib in bench_metrics.LIBS if lib not in missing]
+    part.data["missing_peers"] = missing
+    rows: list[dict[str, Any]] = []
+    flat = part.tables.setdefault("metrics", [])
+    part.markdown += [f"Best of {sizes.repeats} after a warm-up; ratio = fastest peer / "
+                      "msglance (> 1: msglance faster)."
+                      + "".join(f" {lib}: unavailable ({why})." for lib, why in missing.items()),
+                      "", ""]
+    for row in bench_metrics.metric_rows(device, sizes.repeats, sizes.metrics_plan, peers):
+        rows.append(row)
+        flat.append({k: v for k, v in row.items() if k != "times"}
+                    | {f"{lib}_s": row["times"].get(lib, "") for lib in shown})
+        part.markdown[-1] = bench_metrics.metrics_table(rows, shown)
+        log("metrics", f"{row['input']} {row['metric']} {row['pass']}: "
+            f"peer/ours {row['ratio']:.2f}x")
+        budget.check()
+
+
+def part_inr(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path) -> None:
+    from msglance.data.embedded import load_dataset
+    from msglance.inr.study import StudyEvent, canonical_specs, glance_grid, read_runs, run_study
+    from msglance.inr.summary import write_report
+
+    study = out / "inr"
+    samples = [s for s in load_dataset("faces", sizes.inr_size) if s.name == "astronaut"]
+    specs = canonical_specs(list(INR_LOSSES))
+    grid = glance_grid(sizes.inr_size, sizes.inr_size)
+    part.data.update(image="astronaut", size=sizes.inr_size, steps=sizes.inr_steps,
+                     seeds=sizes.inr_seeds, losses=specs, glance_grid=list(grid),
+                     folder=str(study))
+
+    def on_event(ev: StudyEvent) -> None:
+        if ev.kind == "step":
+            if budget.left() <= 0:
+                part.data["cut_run"] = {"loss": ev.loss, "seed": ev.seed, "step": ev.step}
+                budget.check()
+        elif ev.kind == "done" and ev.record is not None:
+            r = ev.record
+            log("inr", f"[{ev.index + 1}/{ev.total}] {r.loss} seed {r.seed}: PSNR "
+                f"{r.psnr:.2f} dB, SSIM {r.ssim:.4f}, {1e3 * r.seconds_per_step:.2f} ms/step")
+
+    title = f"SIREN astronaut {sizes.inr_size}x{sizes.inr_size}, {sizes.inr_steps} steps"
+    try:
+        run_study(samples, specs, sizes.inr_seeds, study, dataset="faces", steps=sizes.inr_steps,
+                  device=device, resume=True, progress=on_event, loss_options={"grid": grid})
+    finally:  # complete or cut: report the finished runs
+        records = read_runs(study)
+        part.tables["inr"] = [asdict(r) for r in records]
+        if records:
+            report = write_report(study, [s for s in specs if any(r.loss == s for r in records)],
+                                  images=["astronaut"], grid_images=1, title=title + ":")
+            part.data["summary"] = json.loads((study / "summary.json").read_text())
+            part.markdown += [f"{title}, seeds {sizes.inr_seeds}, Global Glance grid "
+                              f"{grid[0]}x{grid[1]}; {len(records)} runs finished.", "",
+                              report.table]
+        else:
+            part.markdown.append("No run finished.")
+
+
+def part_mri(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path) -> None:
+    from msglance.mri.compare import CompareEvent, compare, loss_slug, markdown_table, summarize
+    from msglance.mri.evaluate import evaluate_run
+    from msglance.mri.train import TrainConfig, train
+
+    root = out / "mri"
+    splits = ("test", "s1045")
+    losses = list(MRI_LOSSES)
+    base = TrainConfig(
+        out=str(root), data="mni", orientations=sizes.mri_orientations, size=sizes.mri_size,
+        acceleration=5.0, center_fraction=0.08, delta=0.01, chans=sizes.mri_chans,
+        pools=sizes.mri_pools, epochs=1, batch_size=4, lr=1e-3, limit=sizes.mri_limit,
+        val_limit=sizes.mri_val_limit, device=device, loss=losses[0], seed=0,
+    )
+    part.data["base_config"] = asdict(base)
+
+    def run_dir(spec: str, seed: int) -> Path:
+        return root / loss_slug(spec) / f"seed{seed}"  # where compare() puts the run
+
+    # 1. one epoch of every loss at seed 0 (compare resumes these runs later)
+    epoch_s: dict[str, float] = {}
+    setup_s: list[float] = []
+    part.data["epoch_seconds"] = epoch_s  # filled as measured (kept if the part is cut)
+    for spec in losses:
+        t0 = time.monotonic()
+        summary = train(replace(base, loss=spec, out=str(run_dir(spec, 0))), resume=True)
+        epoch_s[spec] = float(summary.history[0]["seconds"])
+        setup_s.append(time.monotonic() - t0 - epoch_s[spec])
+        log("mri", f"one epoch of {spec}: {epoch_s[spec]:.1f} s (set-up {setup_s[-1]:.1f} s)")
+        budget.check()
+    t0 = time.monotonic()
+    first = run_dir(losses[0], 0)
+    evaluate_run(first, splits=splits, device=device, checkpoint="last")
+    shutil.rmtree(first / "eval")  # a timing only: compare() must still evaluate the final model
+    eval_s = time.monotonic() - t0
+    setup = max(setup_s)
+
+    # 2. epochs and seeds that fit the remaining budget (10% kept as margin)
+    left = 0.9 * budget.left()
+    plan = {}
+    for n_seeds in sizes.mri_seeds:
+        runs = n_seeds * len(losses)
+        per_epoch = n_seeds * sum(epoch_s.values())
+        epochs = math.floor((left - runs * (setup + eval_s) + sum(epoch_s.values())) / per_epoch)
+        plan = {"seeds": n_seeds, "epochs": max(1, min(epochs, sizes.mri_max_epochs))}
+        if epochs >= sizes.mri_min_epochs:
+            break
+    seeds = list(range(plan["seeds"]))
+    part.data.update(setup_seconds=setup, eval_seconds=eval_s,
+                     plan=plan, losses=losses, splits=list(splits), folder=str(root))
+    log("mri", f"plan: {plan['epochs']} epochs x {plan['seeds']} seeds x {len(losses)} losses "
+        f"({budget.left():.0f} s left; eval {eval_s:.1f} s)")
+    header = (f"MNI152 slices at {sizes.mri_size}x{sizes.mri_size} ({sizes.mri_orientations}), "
+              f"ReconNet chans {sizes.mri_chans} / pools {sizes.mri_pools}, 5x / centre 0.08, "
+              f"delta 0.01, batch 4, Adam lr 1e-3, AMP on CUDA; one epoch took "
+              + ", ".join(f"{v:.1f} s ({k})" for k, v in epoch_s.items())
+              + f"; chosen: **{plan['epochs']} epochs, {plan['seeds']} seeds**; best.pt "
+              "(validation PSNR) evaluated the fastMRI way (PSNR per volume, SSIM per slice).")
+    part.markdown[:] = [header, ""]
+
+    # 3. the comparison (seed 0's runs resume from their first epoch)
+    def on_event(ev: CompareEvent) -> None:
+        if ev.kind == "run":
+            log("mri", f"[{ev.index}/{ev.total}] {ev.loss} seed {ev.seed}")
+        elif ev.kind == "done" and ev.result is not None:
+            log("mri", f"  test PSNR {ev.result['test']['recon']['psnr']:.3f} dB, SSIM "
+                f"{ev.result['test']['recon']['ssim']:.4f}")
+        elif ev.kind == "train" and ev.train_event is not None and ev.train_event.kind == "step":
+            if budget.left() <= 0:
+                part.data["cut_run"] = {"loss": ev.loss, "seed": ev.seed,
+                                        "epoch": ev.train_event.epoch}
+                budget.check()
+
+    payload = None
+    try:
+        payload = compare(replace(base, epochs=plan["epochs"]), losses, seeds, root,
+                          splits=splits, progress=on_event)
+    finally:  # complete or cut: the runs that were evaluated
+        if payload is not None:
+            runs, summary, done = payload["runs"], payload["summary"], losses
+        else:
+            runs = []
+            for seed in seeds:
+                for spec in losses:
+                    path = run_dir(spec, seed) / "eval" / "summary.json"
+                    if path.is_file():
+                        runs.append({"loss": spec, "seed": seed, "dir": str(path.parent.parent),
+                                     **json.loads(path.read_text())})
+            done = [s for s in losses if any(r["loss"] == s for r in runs)]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # gains of a loss without a pair are NaN
+                summary = summarize(runs, done, splits) if runs else {}
+        part.data.update(runs=runs, summary=summary)
+        part.tables["mri"] = [
+            {"loss": r["loss"], "seed": r["seed"], "epoch": r.get("epoch"),
+             **{f"{split}_{kind}_{m}": r[split][kind][m] for split in splits
+                for kind in ("recon", "zero_filled") for m in ("psnr", "ssim")}}
+            for r in runs]
+        part.markdown.append(markdown_table(summary, done, splits) if runs
+                             else "No run finished.")
+
+
+PART_FUNCS: dict[str, Callable[[Part, Budget, str, Sizes, Path], None]] = {
+    "glance": part_glance, "metrics": part_metrics, "inr": part_inr, "mri": part_mri,
+}
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def write_part(out: Path, part: Part) -> None:
+    """``<part>.json``, one ``<table>.csv`` per table, ``<part>.md``."""
+    (out / f"{part.name}.json").write_text(json.dumps(_jsonable(asdict(part)), indent=1) + "\n")
+    for name, rows in part.tables.items():
+        if not rows:
+            continue
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        with open(out / f"{name}.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+    (out / f"{part.name}.md").write_text(part_markdown(part) + "\n")
+
+
+def part_markdown(part: Part) -> str:
+    status = f"{part.status}, {part.seconds:.0f} s of a {part.budget_s:.0f} s budget"
+    lines = [f"## {part.name} ({status})", ""]
+    if part.note:
+        lines += [part.note, ""]
+    return "\n".join(lines + part.markdown)
+
+
+def environment(device: str) -> dict[str, Any]:
+    dev = torch.device(device)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else bench_metrics.cpu_name()
+    return {
+        "device": str(dev), "device_name": name, "torch": torch.__version__,
+        "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
+        "python": platform.python_version(), "threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "command": shlex.join(["python", *sys.argv]),
+        "started_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def write_combined(out: Path, env: dict[str, Any], parts: list[Part], smoke: bool,
+                   total_s: float) -> None:
+    lines = ["# GPU suite results (draft written by benchmarks/gpu_suite.py)", ""]
+    if smoke:
+        lines += ["> **Smoke run**: toy sizes, every number here is meaningless; it only "
+                  "shows that the suite runs.", ""]
+    lines += [
+        f"- device: `{env['device']}`, **{env['device_name']}**",
+        f"- torch {env['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}, Python "
+        f"{env['python']}, {env['threads']} CPU threads (OMP_NUM_THREADS={env['omp_num_threads']})",
+        f"- command: `{env['command']}`",
+        f"- started {env['started_utc']}; total budget {total_s:.0f} s",
+        "", "| part | status | seconds | budget (s) |", "|---|---|---|---|",
+    ]
+    lines += [f"| {p.name} | {p.status} | {p.seconds:.0f} | {p.budget_s:.0f} |" for p in parts]
+    for p in parts:
+        lines += ["", part_markdown(p)]
+    (out / "gpu.md").write_text("\n".join(lines) + "\n")
+    (out / "environment.json").write_text(json.dumps(env, indent=1) + "\n")
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                epilog="See the module docstring for what each part measures.")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    p.add_argument("--device", default=None, help="cuda (default) or cpu; --smoke: cpu")
+    p.add_argument("--budget-s", type=float, default=480.0,
+                   help="total time budget in seconds (default 480)")
+    p.add_argument("--smoke", action="store_true", help="toy sizes, in well under 2 minutes")
+    p.add_argument("--parts", default=",".join(PARTS),
+                   help=f"comma-separated subset of {','.join(PARTS)}, run in that order")
+    a = p.parse_args(argv)
+    parts = [s.strip() for s in a.parts.split(",") if s.strip()]
+    unknown = [s for s in parts if s not in PARTS]
+    if unknown or not parts:
+        p.error(f"--parts: unknown {unknown}; choose from {','.join(PARTS)}")
+    parts = [s for s in PARTS if s in parts]
+    device = a.device or ("cpu" if a.smoke else "cuda")
+    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+        p.error(f"--device {device}: CUDA is not available here (use --smoke for a CPU run)")
+    if a.budget_s < 0:
+        p.error("--budget-s must be >= 0")
+    sizes = SMOKE if a.smoke else FULL
+    out: Path = a.out
+    out.mkdir(parents=True, exist_ok=True)
+    env = environment(device)
+    log("suite", f"{env['device_name']} · torch {env['torch']} · CUDA {env['cuda']} · "
+        f"budget {a.budget_s:.0f} s · parts {','.join(parts)}{' · SMOKE' if a.smoke else ''}")
+
+    share_total = sum(SHARES[s] for s in parts)
+    done: list[Part] = []
+    carry = 0.0
+    for name in parts:
+        part = Part(name, budget_s=a.budget_s * SHARES[name] / share_total + carry)
+        budget = Budget(part.budget_s)
+        log(name, f"start, budget {part.budget_s:.0f} s")
+        try:
+            PART_FUNCS[name](part, budget, device, sizes, out)
+            part.status = "complete"
+        except BudgetExceeded as exc:
+            cut = part.data.get("cut_run")
+            dropped = (f" The run in progress ({', '.join(f'{k} {v}' for k, v in cut.items())}) "
+                       "was dropped." if cut else "")
+            part.status, part.note = "cut", f"Stopped: {exc}.{dropped} What it finished is below."
+        except Exception as exc:  # noqa: BLE001 - one broken part must not lose the others
+            traceback.print_exc()
+            part.status, part.note = "failed", f"Failed: `{type(exc).__name__}: {exc}`"
+        part.seconds = budget.used()
+        carry = max(0.0, budget.left())
+        done.append(part)
+        write_part(out, part)
+        write_combined(out, env, done, a.smoke, a.budget_s)
+        log(name, f"{part.status} in {part.seconds:.0f} s; wrote {out / (name + '.md')}")
+    log("suite", f"wrote {out / 'gpu.md'}")
+    return 0 if all(p.status != "failed" for p in done) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
