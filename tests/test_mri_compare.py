@@ -89,6 +89,23 @@ def test_grid_file_parsing_and_cli_errors(tmp_path):
     assert res.exit_code == 2 and "not valid JSON" in res.output
 
 
+def test_the_committed_study_grid_is_the_pre_registered_one():
+    from pathlib import Path
+
+    grid = load_grid(Path(__file__).parents[1] / "docs" / "results" / "mri_study" / "grid.json")
+    assert len(grid.entries) == 22 and grid.seeds == [0, 1, 2] and grid.baseline == "l1"
+    assert grid.splits == ("test", "s1045")
+    base = grid.base
+    assert (base.size, base.chans, base.pools, base.epochs, base.acceleration,
+            base.center_fraction, base.delta, base.lr, base.batch_size) == (
+        128, 8, 3, 20, 5.0, 0.08, 0.01, 1e-3, 4)
+    sweep = grid.select["lambda_best"]
+    assert sweep.metric == "val_psnr" and sorted(sweep.among.values()) == [0.001, 0.003, 0.01, 0.03, 0.1]
+    pairs = {e.name: grid.pair_of(e) for e in grid.entries}
+    assert pairs["lam0.01-acc8"] == "l1-acc8" and pairs["lam0.01-chans16"] == "l1-chans16"
+    assert grid.entry("lam0.01-noair").overrides == {"delta": None}
+
+
 # --------------------------------------------------------------------------- statistics
 
 
@@ -140,6 +157,7 @@ def test_jobs_2_equals_serial_selection_dedup_and_report_only(tmp_path):
 
     # paired rows against l1, and the tables regenerate from the per-run results alone
     assert [r["name"] for r in serial["paired"]] == ["a", "b", "best"]
+    assert serial["paired"][2]["runs_of"] == chosen and "runs_of" not in serial["paired"][0]
     out = tmp_path / "serial"
     tables = {f: (out / f).read_text() for f in ("table.md", "paired.md")}
     for f in ("table.md", "paired.md", "results.json", "forest.png", "curves.png"):

@@ -286,11 +286,16 @@ def report(grid: Grid, out: str | os.PathLike[str]) -> dict[str, Any]:
     pairs = {e.name: grid.pair_of(e) for e in grid.entries}
     summary = summarize(runs, names, grid.splits, pairs)
     rows = paired_rows(runs, grid)
+    runs_of = {e.name: Path(d).parent.name for e, _, _, d in plan}
+    for row in rows:
+        if runs_of[row["name"]] != loss_slug(row["name"]):
+            row["runs_of"] = runs_of[row["name"]]
     payload = {"base_config": asdict(grid.base), "losses": names, "seeds": grid.seeds,
                "splits": list(grid.splits), "baseline": grid.baseline, "selected": values,
                "configs": [{"name": e.name, "loss": grid.resolve_loss(e, values) if all(
                    p in values for p in e.placeholders) else e.loss, "overrides": e.overrides,
-                   "vs": pairs[e.name], "group": e.group} for e in grid.entries],
+                   "vs": pairs[e.name], "group": e.group, "runs": runs_of[e.name]}
+                  for e in grid.entries],
                "runs": runs, "summary": summary, "paired": rows}
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(root / "results.json", json.dumps(payload, indent=2) + "\n")
@@ -299,7 +304,7 @@ def report(grid: Grid, out: str | os.PathLike[str]) -> dict[str, Any]:
     if rows:
         atomic_write_text(root / "paired.md", paired_markdown(rows, grid.splits))
         forest_plot(root / "forest.png", rows, grid.splits)
-    curves_plot(root / "curves.png", runs, names)
+    curves_plot(root / "curves.png", runs, names, pairs)
     return payload
 
 
@@ -434,31 +439,38 @@ def bar_plot(
 
 
 def curves_plot(path: str | os.PathLike[str], runs: list[dict[str, Any]],
-                names: Sequence[str]) -> Path | None:
-    """Validation PSNR per epoch per configuration (mean over its seeds' ``log.csv``; the
-    band is min–max over seeds). Returns ``None`` (nothing written) when no run has a log."""
+                names: Sequence[str], pairs: dict[str, str | None] | None = None) -> Path | None:
+    """Validation PSNR per epoch per configuration, mean over its seeds' ``log.csv``; with
+    ``pairs``, a second panel: the paired difference to the ``vs`` configuration (mean over
+    the seeds both have). Returns ``None`` (nothing written) when no run has a log."""
     from msglance.mri.diagnostics import read_log
 
-    fig, ax = subplots(1, 1, figsize=(7.5, 4.5))
-    drawn = 0
-    for i, name in enumerate(names):
-        curves = []
-        for r in runs:
-            if r.get("name", r["loss"]) == name and (Path(r["dir"]) / "log.csv").is_file():
-                curves.append([row["val_psnr"] for row in read_log(r["dir"])])
-        if not curves:
-            continue
-        n = min(len(c) for c in curves)
-        arr = np.asarray([c[:n] for c in curves])
-        epochs = np.arange(1, n + 1)
-        color, style = f"C{i % 10}", "-" if i < 10 else "--" if i < 20 else ":"
-        ax.plot(epochs, arr.mean(axis=0), style, color=color, lw=1.2, label=name)
-        ax.fill_between(epochs, arr.min(axis=0), arr.max(axis=0), color=color, alpha=0.08)
-        drawn += 1
-    if not drawn:
+    curves: dict[str, dict[int, list[float]]] = {}
+    for r in runs:
+        name = r.get("name", r["loss"])
+        if (Path(r["dir"]) / "log.csv").is_file():
+            curves.setdefault(name, {})[r["seed"]] = [row["val_psnr"] for row in read_log(r["dir"])]
+    if not curves:
         return None
-    ax.set_xlabel("epoch", fontsize=8)
-    ax.set_ylabel("validation PSNR (dB)", fontsize=8)
-    ax.legend(fontsize=6, ncol=2)
+    panels = 2 if pairs else 1
+    fig, axes = subplots(1, panels, figsize=(7.0 * panels, 4.5), squeeze=False)
+    for i, name in enumerate(n for n in names if n in curves):
+        style = dict(color=f"C{i % 10}", ls=("-", "--", ":")[min(i // 10, 2)], lw=1.2, label=name)
+        seeds = curves[name]
+        n = min(len(c) for c in seeds.values())
+        axes[0, 0].plot(np.arange(1, n + 1), np.mean([c[:n] for c in seeds.values()], axis=0), **style)
+        vs = (pairs or {}).get(name)
+        common = [k for k in seeds if vs in curves and k in curves[vs]]
+        if panels == 2 and vs is not None and common:
+            m = min(min(len(seeds[k]), len(curves[vs][k])) for k in common)
+            diff = np.mean([np.subtract(seeds[k][:m], curves[vs][k][:m]) for k in common], axis=0)
+            axes[0, 1].plot(np.arange(1, m + 1), diff, **{**style, "label": f"{name} − {vs}"})
+    axes[0, 0].set_ylabel("validation PSNR (dB), mean over seeds", fontsize=8)
+    if panels == 2:
+        axes[0, 1].axhline(0.0, color="#777777", lw=0.8, ls="--")
+        axes[0, 1].set_ylabel("paired validation ΔPSNR (dB), mean over seeds", fontsize=8)
+    for ax in axes[0]:
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     return save_figure(fig, path, dpi=90)

@@ -86,7 +86,8 @@ def paired_difference(
 def paired_markdown(rows: Sequence[dict[str, Any]], splits: Sequence[str]) -> str:
     """One table per split: config | loss | vs | ΔPSNR [95 % CI] | ΔSSIM [95 % CI] | pairs.
 
-    ``rows``: ``{"name", "loss", "vs", split: {"psnr": PairedDifference dict, "ssim": ...}}``.
+    ``rows``: ``{"name", "loss", "vs", split: {"psnr": PairedDifference dict, "ssim": ...}}``
+    and optionally ``"runs_of"`` (the configuration whose runs these are, when reused).
     """
     def cell(d: dict[str, float], digits: int) -> str:
         if math.isnan(d["low"]):
@@ -104,7 +105,8 @@ def paired_markdown(rows: Sequence[dict[str, Any]], splits: Sequence[str]) -> st
             if split not in r:
                 continue
             p, s = r[split]["psnr"], r[split]["ssim"]
-            lines.append(f"| `{r['name']}` | `{r['loss']}` | `{r['vs']}` | {cell(p, 3)} "
+            name = f"`{r['name']}`" + (f" (runs of `{r['runs_of']}`)" if r.get("runs_of") else "")
+            lines.append(f"| {name} | `{r['loss']}` | `{r['vs']}` | {cell(p, 3)} "
                          f"| {cell(s, 4)} | {p['n']} |")
         lines.append("")
     return "\n".join(lines)
