@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
-
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -16,15 +14,7 @@ from msglance.mri.grid import load_grid, parse_grid
 from msglance.mri.paired import paired_difference
 from msglance.mri.train import load_checkpoint
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # air-prior warnings at toy sizes are expected
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_quiet")
 
 
 TOY_BASE = {"size": 32, "chans": 2, "pools": 2, "epochs": 1, "batch_size": 4, "lr": 3e-3,
@@ -173,6 +163,20 @@ def test_jobs_2_equals_serial_selection_dedup_and_report_only(tmp_path):
     res = CliRunner().invoke(app, ["mri", "compare", "--grid", str(tmp_path / "grid.json"),
                                    "--out", str(out), "--report-only"])
     assert res.exit_code == 2 and "have no results" in res.output and "Traceback" not in res.output
+
+
+def test_a_run_that_breaks_is_reported_as_failed_and_the_others_go_on(tmp_path):
+    raw = {"seeds": [0], "splits": ["test"], "base": {**TOY_BASE, "limit": 8},
+           "configs": [{"name": "l1", "loss": "l1"}, {"name": "boom", "loss": "l1", "lr": 1e30}]}
+    res = CliRunner().invoke(app, ["mri", "compare", "--grid", str(_dump(tmp_path, raw)),
+                                   "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "1 run(s) failed" in res.output, res.output
+    assert "FloatingPointError: non-finite" in res.output
+    results = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert [r["name"] for r in results["runs"]] == ["l1"]
+    assert [f["name"] for f in results["failed"]] == ["boom"] and results["paired"] == []
+    table = (tmp_path / "o" / "table.md").read_text()
+    assert "| `boom` | failed |" in table and "failed: `boom` seed 0: FloatingPointError" in table
 
 
 def _dump(tmp_path, grid_raw):

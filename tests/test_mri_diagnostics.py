@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -13,15 +11,7 @@ from msglance.losses import parse
 from msglance.mri.diagnostics import StepDiagnostics, read_log, term_gradients
 from msglance.mri.train import TrainConfig, load_checkpoint, train
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_quiet")
 
 
 def test_term_gradients_of_l1_and_l2_match_their_closed_forms():

@@ -164,7 +164,7 @@ def train_command(
                 summary = train(config, resume=resume, progress=_Bars(progress))
         else:
             summary = train(config, resume=resume)
-    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+    except (ValueError, FileExistsError, FileNotFoundError, FloatingPointError) as exc:
         raise cli_error(exc) from None
     if rank == 0:
         console.print(
@@ -273,6 +273,9 @@ def compare_command(
                 bars[key] = _Bars(progress, prefix=f"{event.loss} s{event.seed} ")
             elif event.kind == "train" and event.train_event is not None:
                 bars[key](event.train_event)
+            elif event.kind == "failed":
+                progress.console.print(f"[red]{event.loss} · seed {event.seed} failed:[/red] "
+                                       f"{event.error}", soft_wrap=True)
 
         try:
             payload = run_grid(study, out, progress=show, jobs=jobs, report_only=report_only)
@@ -286,6 +289,10 @@ def compare_command(
             f"{k} = {v:g}" for k, v in payload["selected"].items()))
     console.print(f"wrote {out / 'table.md'}, {out / 'paired.md'}, {out / 'results.json'}, "
                   f"{out / 'forest.png'}, {out / 'curves.png'}")
+    if payload["failed"]:
+        first = payload["failed"][0]
+        raise cli_error(f"{len(payload['failed'])} run(s) failed (left out of the tables), e.g. "
+                        f"{first['name']} seed {first['seed']}: {first['error']}", code=1)
 
 
 @app.command("diagnostics")

@@ -44,7 +44,9 @@ __all__ = ["CompareEvent", "loss_slug", "compare", "run_grid", "report", "summar
 @dataclass
 class CompareEvent:
     """``kind``: ``"run"`` (a run starts; ``skipped`` if already finished), ``"train"``
-    (a training progress event in ``train_event``) or ``"done"`` (``result`` of the run)."""
+    (a training progress event in ``train_event``), ``"done"`` (``result`` of the run) or
+    ``"failed"`` (the run broke, e.g. a non-finite loss; ``error`` says how — it is recorded
+    in ``RUN/failed.json`` and reported, and the other runs go on)."""
 
     kind: str
     loss: str
@@ -54,6 +56,7 @@ class CompareEvent:
     skipped: bool = False
     train_event: ProgressEvent | None = None
     result: dict[str, Any] | None = None
+    error: str | None = None
 
 
 def loss_slug(spec: str) -> str:
@@ -90,8 +93,28 @@ def _run_dir(root: Path, entry: GridEntry) -> Path:
 
 def _run(config: TrainConfig, splits: tuple[str, ...],
          progress: Callable[[ProgressEvent], None] | None) -> dict[str, Any]:
-    train(config, resume=True, progress=progress)
-    return evaluate_run(config.out, splits=splits, device=config.device)
+    """Train + evaluate; a run that breaks (not a configuration error) returns ``{"failed"}``."""
+    failed = Path(config.out) / "failed.json"
+    try:
+        train(config, resume=True, progress=progress)
+        result = evaluate_run(config.out, splits=splits, device=config.device)
+    except (ValueError, FileNotFoundError, FileExistsError):
+        raise  # a configuration or data error concerns every run: stop
+    except Exception as exc:  # noqa: BLE001 - e.g. FloatingPointError: record, go on
+        error = " ".join(f"{type(exc).__name__}: {exc}".split())
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(failed, json.dumps({"error": error}) + "\n")
+        return {"failed": error}
+    failed.unlink(missing_ok=True)
+    return result
+
+
+def _finished(emit: Callable[[CompareEvent], None], name: str, seed: int, index: int,
+              total: int, result: dict[str, Any]) -> None:
+    if "failed" in result:
+        emit(CompareEvent("failed", name, seed, index, total, error=result["failed"]))
+    else:
+        emit(CompareEvent("done", name, seed, index, total, result=result))
 
 
 def _worker(config: dict[str, Any], splits: tuple[str, ...], events: Any,
@@ -205,7 +228,7 @@ def _execute(plan: list[tuple[GridEntry, int, TrainConfig, Path]], splits: tuple
             emit(CompareEvent("run", entry.name, seed, index, total))
             result = _run(config, splits, lambda e, n=entry.name, k=seed, i=index: emit(
                 CompareEvent("train", n, k, i, total, train_event=e)))
-            emit(CompareEvent("done", entry.name, seed, index, total, result=result))
+            _finished(emit, entry.name, seed, index, total, result)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -238,7 +261,7 @@ def _execute(plan: list[tuple[GridEntry, int, TrainConfig, Path]], splits: tuple
                     futures[fut] = (entry, seed, index)
                 for fut in as_completed(futures):
                     entry, seed, index = futures[fut]
-                    emit(CompareEvent("done", entry.name, seed, index, total, result=fut.result()))
+                    _finished(emit, entry.name, seed, index, total, fut.result())
         finally:
             stop.set()
             thread.join()
@@ -265,23 +288,33 @@ def report(grid: Grid, out: str | os.PathLike[str]) -> dict[str, Any]:
     """Rebuild ``results.json``, the tables and figures from the per-run results in ``out``.
 
     Reads each run's ``eval/summary.json`` (test metrics), ``summary.json`` (validation of the
-    selected checkpoint) and ``log.csv`` (curves), nothing else.
+    selected checkpoint), ``log.csv`` (curves) and ``failed.json`` (a run that broke: listed
+    as failed, left out of the statistics), nothing else.
 
     Raises:
-        ValueError: some runs have no ``eval/summary.json`` (the count and the first named).
+        ValueError: some runs have neither results nor a failure record (the count and the
+            first named).
     """
     root = Path(out)
     values = _select(grid, root) if grid.select else {}
     plan = _plan(grid, root, values, grid.entries)
-    missing = [d for _, _, _, d in plan if not (d / "eval" / "summary.json").is_file()]
+    missing = [d for _, _, _, d in plan if not (d / "eval" / "summary.json").is_file()
+               and not (d / "failed.json").is_file()]
     if missing:
         raise ValueError(f"{len(missing)} of {len(plan)} runs have no results "
                          f"(no eval/summary.json), e.g. {missing[0]}")
     runs: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
     for entry, seed, config, run_dir in plan:
+        if not (run_dir / "eval" / "summary.json").is_file():
+            error = json.loads((run_dir / "failed.json").read_text())["error"]
+            failed.append({"name": entry.name, "seed": seed, "dir": str(run_dir), "error": error})
+            continue
         result = json.loads((run_dir / "eval" / "summary.json").read_text())
         runs.append({"name": entry.name, "loss": config.loss, "seed": seed, "dir": str(run_dir),
                      "overrides": entry.overrides, "val": _validation(run_dir), **result})
+    if not runs:
+        raise ValueError(f"every run of {root} failed, e.g. {failed[0]['error']}")
     names = [e.name for e in grid.entries]
     pairs = {e.name: grid.pair_of(e) for e in grid.entries}
     summary = summarize(runs, names, grid.splits, pairs)
@@ -296,11 +329,14 @@ def report(grid: Grid, out: str | os.PathLike[str]) -> dict[str, Any]:
                    p in values for p in e.placeholders) else e.loss, "overrides": e.overrides,
                    "vs": pairs[e.name], "group": e.group, "runs": runs_of[e.name]}
                   for e in grid.entries],
-               "runs": runs, "summary": summary, "paired": rows}
+               "runs": runs, "failed": failed, "summary": summary, "paired": rows}
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(root / "results.json", json.dumps(payload, indent=2) + "\n")
-    atomic_write_text(root / "table.md", markdown_table(summary, names, grid.splits, pairs))
-    bar_plot(root / "comparison.png", summary, names, grid.splits)
+    atomic_write_text(root / "table.md", markdown_table(summary, names, grid.splits, pairs)
+                      + "".join(f"\nfailed: `{f['name']}` seed {f['seed']}: {f['error']}\n"
+                                for f in failed))
+    bar_plot(root / "comparison.png", summary,
+             [n for n in names if n in summary[grid.splits[0]]], grid.splits)
     if rows:
         atomic_write_text(root / "paired.md", paired_markdown(rows, grid.splits))
         forest_plot(root / "forest.png", rows, grid.splits)
@@ -360,6 +396,8 @@ def summarize(
         table: dict[str, Any] = {}
         for name in names:
             mine = of(name)
+            if not mine:  # every run of it failed
+                continue
             ref = {r["seed"]: r[split]["recon"] for r in of(pairs[name] or name)}
             vals = [r["val"]["best_val_psnr"] for r in mine if r.get("val")]
             table[name] = {
@@ -373,7 +411,7 @@ def summarize(
                 "vs": pairs[name],
                 "zero_filled": {k: mine[0][split]["zero_filled"][k] for k in ("psnr", "ssim")},
             }
-        table["zero_filled"] = dict(table[names[0]]["zero_filled"])
+        table["zero_filled"] = dict(next(iter(table.values()))["zero_filled"])
         out[split] = table
     return out
 
@@ -396,6 +434,9 @@ def markdown_table(
         zf = table["zero_filled"]
         lines.append(f"| zero-filled input | {zf['psnr']:.3f} | {zf['ssim']:.4f} | | | | | | |")
         for name in names:
+            if name not in table:
+                lines.append(f"| `{name}` | failed | | | | | | | 0 |")
+                continue
             e = table[name]
             val = e.get("val_psnr")
             val_cell = f"{val['mean']:.3f} ± {val['std']:.3f}" if val else ""

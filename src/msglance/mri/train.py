@@ -471,6 +471,7 @@ def train(
     Raises:
         ConfigMismatchError: ``resume`` with a config that differs (keys named).
         FileExistsError: ``out`` already holds a run and ``resume`` is false.
+        FloatingPointError: a non-finite training loss or validation metric (diverged).
         ValueError: invalid config, loss spec, or data.
     """
     config.validate()
@@ -635,6 +636,10 @@ def _train(
                                  "seconds": time.perf_counter() - epoch_start}
         history.append(row)
         metric = val[f"val_{config.best_metric}"]
+        if not math.isfinite(metric):  # diverged weights: no checkpoint could be selected
+            raise FloatingPointError(
+                f"non-finite validation {config.best_metric} ({metric}) after epoch {epoch + 1}"
+            )
         improved = metric > best["value"]
         if improved:
             best = {"epoch": epoch + 1, "value": metric}
