@@ -179,6 +179,39 @@ def test_a_run_that_breaks_is_reported_as_failed_and_the_others_go_on(tmp_path):
     assert "| `boom` | failed |" in table and "failed: `boom` seed 0: FloatingPointError" in table
 
 
+def _fake_run(run_dir, val_psnr, test_psnr, failed=False):
+    """The per-run files report-only reads, with chosen numbers (no training)."""
+    run_dir.mkdir(parents=True)
+    if failed:
+        (run_dir / "failed.json").write_text('{"error": "FloatingPointError: boom"}')
+        return
+    (run_dir / "summary.json").write_text(json.dumps(
+        {"best_epoch": 3, "best_val_psnr": val_psnr, "best_val_ssim": 0.5, "seconds": 1.0}))
+    (run_dir / "eval").mkdir()
+    split = {"recon": {"psnr": test_psnr, "ssim": 0.6}, "zero_filled": {"psnr": 20.0, "ssim": 0.4}}
+    (run_dir / "eval" / "summary.json").write_text(json.dumps({"test": split}))
+
+
+def test_selection_uses_validation_only_and_skips_a_candidate_that_failed(tmp_path):
+    raw = toy_grid()
+    raw["seeds"] = [0, 1]
+    raw["select"]["w"]["among"]["c"] = 0.5
+    raw["configs"].insert(3, {"name": "c", "loss": "l1+0.5*local"})
+    out = tmp_path / "o"
+    for seed in (0, 1):
+        _fake_run(out / "l1" / f"seed{seed}", 30.0, 28.0 + seed)
+        _fake_run(out / "a" / f"seed{seed}", 31.0, 27.0 + seed)  # best on validation, worse on test
+        _fake_run(out / "b" / f"seed{seed}", 30.5, 29.0 + seed)  # best on test
+        _fake_run(out / "c" / f"seed{seed}", 40.0, 40.0, failed=seed == 1)  # broke on seed 1
+    payload = run_grid(parse_grid(raw), out, report_only=True)
+    assert payload["selected"] == {"w": 0.01}  # a: validation decides; c is no candidate
+    assert [f["name"] for f in payload["failed"]] == ["c"]
+    rows = {r["name"]: r for r in payload["paired"]}
+    assert rows["a"]["test"]["psnr"]["mean"] == pytest.approx(-1.0)
+    assert rows["best"]["runs_of"] == "a" and rows["c"]["seeds"] == [0]
+    assert "| `c` |" in (out / "table.md").read_text()
+
+
 def _dump(tmp_path, grid_raw):
     path = tmp_path / "grid.json"
     path.write_text(json.dumps(grid_raw))

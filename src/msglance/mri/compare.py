@@ -33,7 +33,7 @@ import numpy as np
 
 from msglance.atomic import atomic_write_text
 from msglance.mri.evaluate import evaluate_run
-from msglance.mri.grid import Grid, GridEntry, grid_from_losses
+from msglance.mri.grid import Grid, GridEntry, Selection, grid_from_losses
 from msglance.mri.paired import forest_plot, paired_difference, paired_markdown
 from msglance.mri.train import ProgressEvent, TrainConfig, train
 from msglance.report import save_figure, subplots
@@ -275,12 +275,17 @@ def _select(grid: Grid, root: Path) -> dict[str, float]:
         validation = {}
         for entry_name in sel.among:
             run_root = _run_dir(root, grid.entry(entry_name))
+            if any((run_root / f"seed{s}" / "failed.json").is_file() for s in grid.seeds):
+                continue  # a configuration that broke on some seed is not a candidate
             vals = [_validation(run_root / f"seed{s}").get(key) for s in grid.seeds]
             validation[entry_name] = [v for v in vals if v is not None]
             if len(validation[entry_name]) != len(grid.seeds):
                 raise ValueError(f"selection {name!r} needs the finished runs of {entry_name!r} "
                                  f"for every seed in {run_root}")
-        values[name] = sel.choose(validation)
+        if not validation:
+            raise ValueError(f"selection {name!r}: every candidate failed")
+        values[name] = Selection(name, {k: sel.among[k] for k in validation}, sel.metric).choose(
+            validation)
     return values
 
 
