@@ -148,3 +148,13 @@ def test_ddp_with_two_gloo_processes(tmp_path):
     assert ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2
     # 8 slices, batch 4 per process, 2 processes -> one optimiser step per epoch
     assert ckpt["optimizer"]["state"][0]["step"].item() == 1
+
+
+def test_a_run_saved_before_a_field_existed_resumes_with_its_default():
+    from msglance.mri.train import config_differences
+
+    saved = {"size": 128, "loss": "l1"}  # a config.json without local_window / diagnostics
+    assert config_differences(saved, {"size": 128, "loss": "l1", "local_window": 16}) == []
+    assert config_differences(saved, {"size": 128, "loss": "l1", "local_window": 7}) == [
+        "local_window (checkpoint 16, now 7)"]
+    assert config_differences(saved, {"size": 128, "loss": "l1", "diagnostics": 5}) == []

@@ -75,7 +75,7 @@ __all__ = [
 ]
 
 #: Config keys that may change between a run and its resumption (they do not change the
-#: trajectory): more epochs, another device, another number of loader workers.
+#: trajectory): more epochs, another device, another number of loader workers, diagnostics.
 MUTABLE_KEYS: frozenset[str] = frozenset({"epochs", "device", "workers", "out", "diagnostics"})
 
 CHECKPOINT_FORMAT = 1
