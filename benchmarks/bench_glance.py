@@ -268,14 +268,14 @@ def siren_overhead(device, size, repeats):
     """SIREN step time (s) at ``size``^2, L2 and L2 + MS-Glance: the better of two
     interleaved measurements of ``repeats`` steps each."""
     from msglance.inr.siren import Siren, coordinate_grid
-    from msglance.inr.study import glance_grid
+    from msglance.glance_grid import glance_grid_for
 
     torch.manual_seed(0)
     target = torch.rand(1, 3, size, size, device=device)
     model = Siren(2, 3).to(device)
     coords = coordinate_grid(size, size, device=device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    msg = MSGlanceLoss(seed=0, grid=glance_grid(size, size, GRID))
+    msg = MSGlanceLoss(seed=0, grid=glance_grid_for((size, size), GRID))
 
     def step(with_glance):
         pred = model.render(coords, (size, size))

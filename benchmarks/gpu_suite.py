@@ -211,13 +211,14 @@ def part_metrics(part: Part, budget: Budget, device: str, sizes: Sizes, out: Pat
 
 def part_inr(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path) -> None:
     from msglance.data.embedded import load_dataset
-    from msglance.inr.study import StudyEvent, canonical_specs, glance_grid, read_runs, run_study
+    from msglance.glance_grid import glance_grid_for
+    from msglance.inr.study import StudyEvent, canonical_specs, read_runs, run_study
     from msglance.inr.summary import write_report
 
     study = out / "inr"
     samples = [s for s in load_dataset("faces", sizes.inr_size) if s.name == "astronaut"]
     specs = canonical_specs(list(INR_LOSSES))
-    grid = glance_grid(sizes.inr_size, sizes.inr_size)
+    grid = glance_grid_for((sizes.inr_size, sizes.inr_size), 96)
     part.data.update(image="astronaut", size=sizes.inr_size, steps=sizes.inr_steps,
                      seeds=sizes.inr_seeds, losses=specs, glance_grid=list(grid),
                      folder=str(study))

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from msglance.extras import require
 
-import msglance
+require("typer", "cli")  # the command line needs the cli extra: say so instead of a traceback
+require("rich", "cli")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+import msglance  # noqa: E402
 
 app = typer.Typer(
     help="MS-Glance losses and image-reconstruction metrics.",
@@ -91,6 +96,10 @@ from msglance.inr.commands import app as inr_app  # noqa: E402
 
 app.add_typer(inr_app, name="inr")
 
+from msglance.ranking.commands import app as ltrp_app  # noqa: E402
+
+app.add_typer(ltrp_app, name="ltrp")
+
 from msglance.eval_command import eval_command  # noqa: E402
 
 app.command("eval")(eval_command)
@@ -98,6 +107,10 @@ app.command("eval")(eval_command)
 from msglance.metrics_command import metrics_command  # noqa: E402
 
 app.command("metrics")(metrics_command)
+
+from msglance.semantic_command import sess_command  # noqa: E402
+
+app.command("sess")(sess_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

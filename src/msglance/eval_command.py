@@ -47,6 +47,7 @@ def eval_command(
     glance_grid: int = typer.Option(
         0, "--glance-grid", help="Global Glance grid side; 0 (default) scales it with each image "
         "(96·side/256, at least one 16-pixel window), so every image of at least 16x16 works."),
+    save_graphs: bool = typer.Option(False, "--save-graphs", help="With sess: write each image's scene graph JSON to OUT/graphs."),
 ) -> None:
     """Compare predictions with references and summarise every metric."""
     from msglance import evaluate as ev
@@ -79,6 +80,8 @@ def eval_command(
         if glance_grid < 0:
             raise ValueError(f"--glance-grid must be 0 (scaled) or a positive int, got {glance_grid}")
         prepare_out_dir(out, "--out")
+        if save_graphs and "sess" not in config.metrics:
+            raise ValueError("--save-graphs needs sess in --metrics")
     except (ValueError, KeyError) as exc:
         raise cli_error(exc, code=1) from None
 
@@ -126,6 +129,14 @@ def eval_command(
                 sample.data_range,
             )
             strips.append((item.name, key, item.values[key], png))
+        if "sess" in names:
+            from msglance.semantic.item_graphs import plot_item_graphs
+
+            for i, item in enumerate(rp.worst_items(result.items, "sess", True, worst)):
+                sample = ev.load_sample(pairs[item.ref], item.index, config, result.mask)
+                png = plot_item_graphs(out / "worst" / f"{i:02d}_graphs.png", item.name,
+                                       sample.ref[0], sample.pred[0], sample.data_range)
+                strips.append((item.name, "sess (scene graphs)", item.values["sess"], png))
         command = "msglance eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
         path = rp.write_report(out, summary, plot, strips, command)
         console.print(f"report: {path}")
@@ -133,6 +144,16 @@ def eval_command(
     if result.skipped_empty_mask:
         console.print(f"skipped {len(result.skipped_empty_mask)} slice(s) whose mask slice is empty",
                       highlight=False)
+    if save_graphs:
+        from msglance.semantic.item_graphs import write_item_graphs
+
+        pairs = {str(p.ref): p for p in result.pairs}
+        for item in result.items:
+            sample = ev.load_sample(pairs[item.ref], item.index, config, result.mask)
+            write_item_graphs(out / "graphs", item.name, sample.ref[0], sample.pred[0],
+                              sample.data_range)
+        console.print(f"scene graphs: {out / 'graphs'}", highlight=False)
+
     for name in result.unmatched_ref:
         console.print(f"[yellow]unmatched reference:[/yellow] {name} (no prediction)", highlight=False)
     for name in result.unmatched_pred:

@@ -56,6 +56,11 @@ with population (biased) moments. Properties (exact arithmetic):
   drawn. An item with fewer than ``n*m`` such positions is drawn *with* replacement from them
   (from all positions if none qualify), with a one-time :class:`AirPriorWarning`; no item is
   ever dropped or zeroed, and the other items' samples do not change.
+* **Position weights** (``position_weights``, our extension; the paper's "perception-driven
+  rule" is only ever uniform): positions are drawn in proportion to a non-negative map
+  (exponential races / Gumbel-top-k, still one batched draw), combined with the air prior;
+  items with too few positive-weight positions are drawn with replacement in proportion to
+  the weights. See :func:`sample_positions`.
 * **Parity mode** (``parity="official"``) reproduces the published reference code: per-window
   ``S = (cov + C3) / (sqrt(var_x) sqrt(var_y) + C3)`` with ``C3 = 0.03**2 / 2``, zero padding
   of ``(k - 1) // 2`` on every side, and for the global term the mosaic clipped to ``[0, 1]``
@@ -470,14 +475,58 @@ def _valid_positions(target: Tensor, delta: float | None) -> Tensor | None:
     return target.detach().abs().flatten(2).amax(dim=1) > delta
 
 
+def _weights_matrix(position_weights: Tensor, target: Tensor) -> Tensor:
+    """Validate ``position_weights`` against ``target`` and return them as ``(B, N)`` float64.
+
+    Accepted shapes (``S`` = the target's spatial shape): ``(B, 1, *S)``, ``(1, 1, *S)``,
+    ``(B, *S)``, ``(1, *S)`` or ``S`` (one map shared by all items).
+    """
+    if not isinstance(position_weights, Tensor):
+        raise TypeError(f"position_weights must be a tensor, got {type(position_weights).__name__}")
+    if position_weights.is_complex():
+        raise TypeError("position_weights must be real, got a complex tensor")
+    b, spatial = target.shape[0], tuple(target.shape[2:])
+    w = position_weights.detach()
+    if w.ndim == len(spatial) + 2 and w.shape[1] == 1:
+        w = w[:, 0]
+    elif w.ndim == len(spatial):
+        w = w.unsqueeze(0)
+    if w.ndim != len(spatial) + 1 or tuple(w.shape[1:]) != spatial or w.shape[0] not in (1, b):
+        raise ValueError(
+            f"position_weights of shape {tuple(position_weights.shape)} do not fit a target of "
+            f"shape {tuple(target.shape)}: expected (B, 1, *S), (B, *S) or S with B in (1, {b}) "
+            f"and S = {spatial}"
+        )
+    w = w.to(device=target.device, dtype=torch.float64).expand(b, *spatial).reshape(b, -1)
+    bad, empty = (~torch.isfinite(w) | (w < 0)).any(), (w.sum(dim=1) <= 0)
+    flags = torch.cat([bad.view(1), empty]).tolist()  # one device sync for both checks
+    if flags[0]:
+        raise ValueError("position_weights must be finite and >= 0 (found negative, NaN or inf)")
+    if any(flags[1:]):
+        items = [i for i, e in enumerate(flags[1:]) if e]
+        raise ValueError(f"position_weights are all zero for item(s) {items}")
+    return w
+
+
 def sample_positions(
     target: Tensor,
     count: int,
     delta: float | None = None,
     generator: torch.Generator | None = None,
     replacement: bool = False,
+    position_weights: Tensor | None = None,
 ) -> Tensor:
-    """Draw ``count`` flat spatial positions per item, uniformly, in random order.
+    r"""Draw ``count`` flat spatial positions per item, in random order: uniformly, or in
+    proportion to ``position_weights``.
+
+    Weighted draws without replacement use exponential races (Gumbel-top-k): with the same
+    uniforms ``u_i`` as the uniform sampler, position ``i`` gets the key
+    ``log(-log(1 - u_i)) - log(w_i)`` (``+inf`` where ``w_i = 0``), and the ``count``
+    smallest keys are taken in increasing order. ``-log(1 - u_i) / w_i`` is exponential with
+    rate ``w_i``, so the first pick is position ``i`` with probability ``w_i / sum_j w_j`` and
+    each next pick is the same rule on the positions left (sequential sampling without
+    replacement, Plackett-Luce). The key is increasing in ``u_i`` whenever the weights are
+    equal, so uniform weights give *exactly* the unweighted draw.
 
     Args:
         target: ``(B, C, *spatial)`` real tensor (only its shape, device and, with ``delta``,
@@ -489,19 +538,47 @@ def sample_positions(
             :class:`AirPriorWarning`.
         generator: ``torch.Generator`` on the target's device, for reproducible draws.
         replacement: draw every item with replacement.
+        position_weights: optional non-negative, finite map of sampling weights, shape
+            ``(B, 1, *spatial)``, ``(B, *spatial)`` or ``spatial`` (``B`` may be 1: one map
+            for all items), e.g. a patch ranker's scores upsampled to pixels. Only positions
+            with ``w > 0`` (and, with ``delta``, target ``> delta``; for an item where the
+            air prior leaves no positive weight, it is dropped, with a warning) are
+            eligible. Items with fewer eligible positions than ``count`` (and every item
+            with ``replacement=True``) are drawn with replacement, position ``i`` with
+            probability ``w_i / sum_j w_j`` over the eligible ones, with an
+            :class:`AirPriorWarning` (none for ``replacement``). The weights are detached
+            (no gradient flows into them).
 
     Returns:
         ``(B, count)`` int64 indices into the flattened spatial dimensions.
 
-    The random numbers consumed are the same whatever the data (one ``(B, N)``, one
-    ``(B, count)`` draw), so one item's deficit never changes another item's sample.
+    Raises:
+        ValueError: ``count < 1``, too many positions without replacement, or weights of
+            the wrong shape, negative, NaN/inf, or all zero for an item.
+
+    The random numbers consumed are the same whatever the data and weights (one ``(B, N)``,
+    one ``(B, count)`` draw), so one item's deficit never changes another item's sample.
+
+    Examples:
+        >>> import torch
+        >>> y = torch.rand(2, 1, 8, 8)
+        >>> w = torch.zeros(8, 8); w[:, :4] = 1.0  # only the left half may be drawn
+        >>> g = torch.Generator().manual_seed(0)
+        >>> idx = sample_positions(y, 20, generator=g, position_weights=w)
+        >>> idx.shape, bool((idx % 8 < 4).all()), idx[0].unique().numel()
+        (torch.Size([2, 20]), True, 20)
+        >>> same = sample_positions(y, 20, generator=torch.Generator().manual_seed(1),
+        ...                         position_weights=torch.full((8, 8), 3.0))
+        >>> bool((same == sample_positions(y, 20, generator=torch.Generator().manual_seed(1))).all())
+        True
     """
     b = target.shape[0]
     n = target[0, 0].numel()
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
     valid = _valid_positions(target, delta)
-    if valid is None and count > n and not replacement:
+    weights = None if position_weights is None else _weights_matrix(position_weights, target)
+    if valid is None and weights is None and count > n and not replacement:
         raise ValueError(
             f"cannot draw {count} positions without replacement from {n} pixels per item "
             f"(spatial shape {tuple(target.shape[2:])}); use a smaller grid or replacement=True"
@@ -509,6 +586,8 @@ def sample_positions(
     dev = target.device
     keys = torch.rand(b, n, generator=generator, device=dev)
     uniform = torch.rand(b, count, generator=generator, device=dev)
+    if weights is not None:
+        return _weighted_positions(keys, uniform, weights, valid, count, delta, replacement)
     if valid is not None:
         keys = keys.masked_fill(~valid, 2.0)  # invalid positions sort last
     if count <= n:
@@ -546,6 +625,52 @@ def sample_positions(
     return index
 
 
+def _weighted_positions(
+    keys: Tensor,
+    uniform: Tensor,
+    weights: Tensor,
+    valid: Tensor | None,
+    count: int,
+    delta: float | None,
+    replacement: bool,
+) -> Tensor:
+    """The weighted branch of :func:`sample_positions` (keys, uniforms already drawn)."""
+    b, n = weights.shape
+    positive = weights > 0
+    eligible = positive if valid is None else valid & positive
+    lost = ~eligible.any(dim=1)  # the air prior leaves no positive weight: use the weights
+    eligible = eligible | (positive & lost.unsqueeze(1))
+    log_w = torch.where(eligible, weights, 1.0).log()
+    race = torch.log(-torch.log1p(-keys.double())) - log_w  # log of Exp(rate w) variables
+    race = race.masked_fill(~eligible, math.inf)
+    if count <= n:
+        index = race.topk(count, dim=1, largest=False, sorted=True).indices
+    else:
+        index = torch.zeros(b, count, dtype=torch.long, device=keys.device)
+    deficient = eligible.sum(dim=1) < count
+    any_deficient, any_lost = torch.stack([deficient.any(), lost.any()]).tolist()
+    if not replacement and (any_deficient or any_lost):
+        prior = "" if delta is None else f" and target > delta={delta}"
+        warnings.warn(
+            f"Global Glance: some items have fewer than the {count} grid positions with "
+            f"positive position_weights{prior}; they are sampled with replacement in "
+            "proportion to the weights (the air prior is dropped where it leaves no "
+            "positive weight)",
+            AirPriorWarning,
+            stacklevel=4,
+        )
+        logger.debug("weighted sampling: %d of %d items deficient", int(deficient.sum()), b)
+    if replacement:
+        deficient = torch.ones_like(deficient)
+    elif not any_deficient:
+        return index
+    rows = deficient.nonzero().squeeze(1)
+    # inverse CDF: the first position whose cumulative weight exceeds u * total
+    cdf = torch.where(eligible[rows], weights[rows], 0.0).cumsum(dim=1)
+    pick = torch.searchsorted(cdf, uniform[rows].double() * cdf[:, -1:], right=True)
+    return index.index_copy(0, rows, pick.clamp_max(n - 1))
+
+
 def _mosaic_index(
     index: Tensor, repeats: int, generator: torch.Generator | None
 ) -> Tensor:
@@ -572,11 +697,13 @@ def global_glance_index(
     reduction: str = "mean",
     complex_mode: ComplexMode = "magnitude",
     parity: Parity = None,
+    position_weights: Tensor | None = None,
 ) -> Tensor:
     r"""Global Glance Index: Local Glance of mosaics of randomly drawn pixels.
 
-    Per item, ``n*m`` positions are drawn (uniformly, without replacement, shared by ``x``,
-    ``y`` and all channels), laid out row-major as an ``n x m`` grid, re-ordered ``R`` times
+    Per item, ``n*m`` positions are drawn (uniformly, or in proportion to
+    ``position_weights``; without replacement, shared by ``x``, ``y`` and all channels;
+    see :func:`sample_positions`), laid out row-major as an ``n x m`` grid, re-ordered ``R`` times
     (identity first, then random permutations), concatenated and reshaped row-major to an
     ``n x (m R)`` mosaic ``M``; then
 
@@ -594,9 +721,22 @@ def global_glance_index(
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
         complex_mode: ``"magnitude"`` or ``"channels"``.
         parity: ``"official"`` reproduces the reference (mosaic clipped to [0, 1] x 255).
+        position_weights: non-negative sampling weights ``(B, 1, *spatial)``,
+            ``(B, *spatial)`` or ``spatial`` (see :func:`sample_positions`): position ``i``
+            is drawn first with probability ``w_i / sum_j w_j``; ``None`` = uniform.
 
     Returns:
         The index in ``[-1, 1]``, reduced as asked.
+
+    Examples:
+        >>> import torch
+        >>> y = torch.rand(1, 1, 64, 64)
+        >>> w = torch.ones(64, 64); w[:32] = 4.0  # the top half drawn 4x as often
+        >>> g = torch.Generator().manual_seed(0)
+        >>> gi = global_glance_index(y, y, grid=(32, 32), repeats=2, generator=g,
+        ...                          position_weights=w)
+        >>> round(float(gi), 4)
+        1.0
     """
     _check_common(window, stride, padding, eps, parity)
     check_reduction(reduction)
@@ -613,7 +753,7 @@ def global_glance_index(
             f"window {window} is larger than the {mos_h}x{mos_w} mosaic of grid {grid} "
             f"and repeats {repeats}"
         )
-    index = sample_positions(yr, n * m, delta, generator, replacement)
+    index = sample_positions(yr, n * m, delta, generator, replacement, position_weights)
     index = _mosaic_index(index, repeats, generator)
     b, c = xr.shape[:2]
     gather = index.unsqueeze(1).expand(b, c, index.shape[1])
@@ -640,7 +780,7 @@ def ms_glance_index(
     ``(w_G GI_global + w_L GI_local) / (w_G + w_L)``. Keyword arguments go to both indices
     where they apply (``window``, ``stride``, ``padding``, ``eps``, ``complex_mode``,
     ``parity``) or to the global one only (``grid``, ``repeats``, ``delta``, ``generator``,
-    ``replacement``).
+    ``replacement``, ``position_weights``).
     """
     if global_weight < 0 or local_weight < 0 or global_weight + local_weight <= 0:
         raise ValueError(
@@ -711,7 +851,17 @@ class GlobalGlanceLoss(_SeededModule):
     """``1 - GI_global(x, y)`` per item, reduced (see :func:`global_glance_index`).
 
     Pass ``seed`` for a reproducible stream of draws (a fresh sample every call, the same
-    sequence every run) or an explicit ``generator``.
+    sequence every run) or an explicit ``generator``. ``position_weights`` (a fixed map, see
+    :func:`sample_positions`) weights the draws; a map given to :meth:`forward` overrides it
+    for that call (e.g. per-batch ranker scores).
+
+    Examples:
+        >>> import torch
+        >>> loss = GlobalGlanceLoss(grid=(16, 16), repeats=2, seed=0,
+        ...                         position_weights=torch.rand(32, 32))
+        >>> y = torch.rand(2, 1, 32, 32)
+        >>> float(loss(y, y)) < 1e-6
+        True
     """
 
     def __init__(
@@ -729,6 +879,7 @@ class GlobalGlanceLoss(_SeededModule):
         parity: Parity = None,
         seed: int | None = None,
         generator: torch.Generator | None = None,
+        position_weights: Tensor | None = None,
     ) -> None:
         super().__init__(seed, generator)
         _check_common(window, stride, padding, eps, parity)
@@ -736,12 +887,18 @@ class GlobalGlanceLoss(_SeededModule):
         self.grid, self.window, self.stride, self.repeats = tuple(grid), window, stride, repeats
         self.delta, self.replacement, self.padding, self.eps = delta, replacement, padding, eps
         self.reduction, self.complex_mode, self.parity = reduction, complex_mode, parity
+        if position_weights is not None and not isinstance(position_weights, Tensor):
+            raise TypeError(
+                f"position_weights must be a tensor, got {type(position_weights).__name__}"
+            )
+        self.position_weights = position_weights
 
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor, position_weights: Tensor | None = None) -> Tensor:
+        weights = self.position_weights if position_weights is None else position_weights
         gi = global_glance_index(
             x, y, self.grid, self.window, self.stride, self.repeats, self.delta,
             self.generator_for(x.device), self.replacement, self.padding, self.eps, "none",
-            self.complex_mode, self.parity,
+            self.complex_mode, self.parity, weights,
         )
         return reduce(1.0 - gi, self.reduction)
 
@@ -768,6 +925,8 @@ class MSGlanceLoss(nn.Module):
         grid, repeats, replacement: global sampling settings.
         window, stride, padding, eps, complex_mode, parity: shared index settings.
         seed, generator: reproducible global sampling.
+        position_weights: weights of the global draws (see :func:`sample_positions`); a
+            map given to :meth:`forward` overrides it for that call.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per-item losses).
 
     After each call, ``last_terms`` maps ``"pixel"``, ``"global"`` and ``"local"`` to the
@@ -793,6 +952,7 @@ class MSGlanceLoss(nn.Module):
         parity: Parity = None,
         seed: int | None = None,
         generator: torch.Generator | None = None,
+        position_weights: Tensor | None = None,
     ) -> None:
         super().__init__()
         if pixel not in (None, "l1", "l2"):
@@ -802,7 +962,7 @@ class MSGlanceLoss(nn.Module):
         self.pixel, self.pixel_weight, self.reduction = pixel, float(pixel_weight), reduction
         self.global_loss = GlobalGlanceLoss(
             grid, window, stride, repeats, delta, replacement, padding, eps, "none",
-            complex_mode, parity, seed, generator,
+            complex_mode, parity, seed, generator, position_weights,
         )
         self.local_loss = LocalGlanceLoss(
             window, stride, padding, eps, "none", complex_mode, parity
@@ -813,11 +973,11 @@ class MSGlanceLoss(nn.Module):
         diff = (x - y).abs() if self.pixel == "l1" else (x - y).abs().square()
         return diff.flatten(1).mean(dim=1)
 
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor, position_weights: Tensor | None = None) -> Tensor:
         terms: dict[str, Tensor] = {}
         total = None
         if self.global_weight:
-            terms["global"] = self.global_loss(x, y)
+            terms["global"] = self.global_loss(x, y, position_weights)
             total = self.global_weight * terms["global"]
         if self.local_weight:
             terms["local"] = self.local_loss(x, y)

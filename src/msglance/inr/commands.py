@@ -47,6 +47,24 @@ app = typer.Typer(
 console = Console()
 
 
+_WEIGHTS_HELP = ("Weight the Global Glance draws by a map of the target: 'variance' or "
+                 "'gradient' (per-patch variance / gradient energy), 'ltrp:CKPT' (an LTRP "
+                 "ranker, when msglance.ranking is installed) or a PATH.npy (H, W) map. "
+                 "Default: uniform.")
+
+
+def _weight_source(spec: str | None, patch: int):
+    """The :class:`~msglance.position_weights.WeightSource` of ``--position-weights``."""
+    if spec is None:
+        return None
+    from msglance.position_weights import weight_source
+
+    try:
+        return weight_source(spec, patch)
+    except ValueError as exc:
+        raise cli_error(f"--position-weights: {exc}") from None
+
+
 def _find_image(image: str, size: int):
     """A path (image or NIfTI file) or the name of an image in an embedded set."""
     from msglance.data.embedded import available_datasets, load_dataset, load_image_folder
@@ -84,6 +102,8 @@ def fit(
     grid: int = typer.Option(96, help="Global Glance grid side (paper: 96; 0 = scaled with the "
                              "image, 96·side/256); reduced to fit images with fewer than "
                              "grid^2 pixels."),
+    position_weights: str | None = typer.Option(None, "--position-weights", help=_WEIGHTS_HELP),
+    weight_patch: int = typer.Option(16, min=1, help="Patch side of the per-patch weight maps."),
     out: Path = typer.Option(Path("inr-fit"), help="Output folder."),
 ) -> None:
     """Fit a SIREN to one image; print the final PSNR/SSIM, write the fit and its PSNR curve."""
@@ -102,21 +122,25 @@ def fit(
         loss_fn = parse(loss, seed=seed)
     except ValueError as exc:
         raise cli_error(f"--loss: {exc}") from None
+    source = _weight_source(position_weights, weight_patch)
     try:
         dev = resolve_device(device)
         prepare_out_dir(out, "--out")
         sample, where = _find_image(image, size)
         h, w = sample.image.shape[:2]
         grid_hw = glance_grid_for((h, w), grid)
+        weights = None if source is None else source(sample.tensor())
     except ValueError as exc:
         raise cli_error(str(exc)) from None
-    loss_fn = parse(loss, seed=seed, grid=grid_hw)
+    options = {} if weights is None else {"position_weights": weights}
+    loss_fn = parse(loss, seed=seed, grid=grid_hw, **options)
     if grid and grid_hw != (grid, grid):
         console.print(f"note: Global Glance grid {grid_hw[0]}x{grid_hw[1]} "
                       f"({h}x{w} pixels < {grid}x{grid})", highlight=False)
     spec = str(getattr(loss_fn, "spec", loss))
+    sampling = "" if source is None else f", Global Glance weighted by {source.label}"
     console.print(f"SIREN fit of {sample.name} ({where}) {size}x{size}, loss {spec!r}, "
-                  f"{steps} steps, seed {seed}, device {dev}", highlight=False)
+                  f"{steps} steps, seed {seed}, device {dev}{sampling}", highlight=False)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn(),
                   console=console, transient=True) as progress:
@@ -130,11 +154,14 @@ def fit(
     out.mkdir(parents=True, exist_ok=True)
     fitted = save_png(result.output[0], out / "fitted.png")
     save_png(sample.tensor(), out / "target.png")
+    if weights is not None:
+        save_png((weights / weights.max())[None], out / "position_weights.png")
     hist = [{"loss": spec, "dataset": sample.name, "history": result.history}]
     curve = plot_psnr_curves(hist, [spec], out / "psnr_vs_step.png", title="SIREN fit of")
     (out / "result.json").write_text(json.dumps({
         "image": sample.name, "source": sample.source, "licence": sample.licence,
         "loss": spec, "size": size, "steps": result.steps, "seed": seed, "device": str(dev),
+        "position_weights": None if source is None else source.label,
         "psnr": result.psnr if math.isfinite(result.psnr) else None,
         "ssim": result.ssim if math.isfinite(result.ssim) else None,
         "seconds_per_step": result.seconds_per_step,
@@ -174,6 +201,8 @@ def study(
                              "image, 96·side/256); reduced to fit images with fewer than "
                              "grid^2 pixels."),
     grid_images: int = typer.Option(3, help="Images in the figure grid."),
+    position_weights: str | None = typer.Option(None, "--position-weights", help=_WEIGHTS_HELP),
+    weight_patch: int = typer.Option(16, min=1, help="Patch side of the per-patch weight maps."),
 ) -> None:
     """Fit every (image, loss, seed); write per-run CSV, a table, curves and a figure grid."""
     from msglance.data.embedded import available_datasets, load_dataset
@@ -188,6 +217,7 @@ def study(
     if extra and not losses:
         raise cli_error(f"unexpected arguments {extra} (loss specs go after --losses)")
     specs_in = list(losses or []) + extra or list(DEFAULT_LOSSES)
+    source = _weight_source(position_weights, weight_patch)
     try:
         specs = canonical_specs(specs_in)
     except ValueError as exc:
@@ -217,9 +247,11 @@ def study(
         console.print(f"note: Global Glance grid {grid_hw[0]}x{grid_hw[1]} (images have fewer "
                       f"than {grid}x{grid} pixels)", highlight=False)
     label = dataset if dataset in available_datasets() else Path(dataset).name or dataset
+    sampling = "" if source is None else f", Global Glance weighted by {source.label}"
     console.print(
         f"INR study: {len(samples)} images of {label!r} at {size}x{size}, {len(specs)} losses, "
-        f"{seeds} seeds, {steps} steps, device {dev}, out {os.fspath(out)}", highlight=False)
+        f"{seeds} seeds, {steps} steps, device {dev}{sampling}, out {os.fspath(out)}",
+        highlight=False)
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
@@ -249,13 +281,13 @@ def study(
         try:
             run_study(samples, specs, seeds, out, dataset=label, steps=steps, device=dev,
                       resume=resume, progress=on_event, loss_options={"grid": grid_hw},
-                      lr=lr, log_every=log_every)
+                      position_weights=source, lr=lr, log_every=log_every)
         except ValueError as exc:
             raise cli_error(str(exc)) from None
         progress.update(current, visible=False)
 
     report = write_report(out, specs, images=[s.name for s in samples], grid_images=grid_images,
-                          title=f"SIREN {size}x{size}, {steps} steps:")
+                          title=f"SIREN {size}x{size}, {steps} steps{sampling}:")
     console.print(report.table, markup=False, highlight=False, soft_wrap=True)
     for what, path in (("table", report.table_path), ("per-run CSV", out / "per_run.csv"),
                        ("curves", report.curve_path), ("fits", report.grid_path)):

@@ -15,8 +15,11 @@ interrupted study keeps everything it finished:
     loss]`` every ``log_every`` steps) and ``terms`` (``[step, {term: value}]``).
 ``fits/<image>/<loss>__seed<k>.png`` and ``fits/<image>/target.png``
     the fitted images (8-bit PNG) and their targets.
+``fits/<image>/position_weights.png``
+    with ``position_weights``: the image's Global Glance sampling weights (scaled to a
+    maximum of 1).
 ``study.json``
-    the settings (dataset, steps, fit and loss options, image shapes).
+    the settings (dataset, steps, fit and loss options, position weights, image shapes).
 
 With ``resume=True`` the (image, loss, seed) triples already in ``per_run.csv`` are
 skipped (and the settings must match ``study.json``). Aggregation into tables and figures lives in :mod:`msglance.inr.summary` and
@@ -64,6 +67,7 @@ __all__ = [
     "run_study",
     "slug",
     "target_path",
+    "weights_path",
 ]
 
 logger = logging.getLogger(__name__)
@@ -144,6 +148,11 @@ def fit_path(out_dir: str | os.PathLike[str], image: str, loss: str, seed: int) 
 def target_path(out_dir: str | os.PathLike[str], image: str) -> Path:
     """Where the target PNG of one image is written."""
     return Path(out_dir) / "fits" / slug(image) / "target.png"
+
+
+def weights_path(out_dir: str | os.PathLike[str], image: str) -> Path:
+    """Where the position-weight map of one image is written."""
+    return Path(out_dir) / "fits" / slug(image) / "position_weights.png"
 
 
 def _default_factory(spec: str, seed: int, **options: Any) -> nn.Module:
@@ -356,6 +365,7 @@ def run_study(
     progress: Callable[[StudyEvent], None] | None = None,
     loss_factory: LossFactory | None = None,
     loss_options: dict[str, Any] | None = None,
+    position_weights: Callable[[torch.Tensor], torch.Tensor] | None = None,
     step_events: bool = True,
     **fit_options: Any,
 ) -> list[RunRecord]:
@@ -376,6 +386,10 @@ def run_study(
             ``msglance.losses.parse(spec, seed=seed, **loss_options)``.
         loss_options: options for the default factory (e.g. ``grid=(32, 32)``,
             ``delta=0.01``); ignored with a custom ``loss_factory``.
+        position_weights: ``image (C, H, W) -> (H, W)`` map of Global Glance sampling
+            weights (e.g. :func:`msglance.position_weights.weight_source`), built once per
+            image and passed to the default factory as ``position_weights``; its ``label``
+            attribute (or ``repr``) is recorded in ``study.json``.
         step_events: emit ``"step"`` events (turn off to save callback overhead).
         **fit_options: forwarded to :func:`fit_siren` (``lr``, ``clip``, ``log_every``,
             ``hidden``, ``hidden_layers``, ``omega0``).
@@ -386,7 +400,8 @@ def run_study(
 
     Raises:
         ValueError: empty inputs, duplicate image names, a bad seed count, an invalid loss
-            spec, or existing results without ``resume``.
+            spec, existing results without ``resume``, or ``position_weights`` with a
+            custom ``loss_factory``.
     """
     if not samples:
         raise ValueError("no images to fit")
@@ -404,6 +419,8 @@ def run_study(
             raise ValueError(f"seeds must be a non-empty list of distinct ints, got {seed_list}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    if position_weights is not None and loss_factory is not None:
+        raise ValueError("position_weights needs the default loss factory (no loss_factory)")
     factory = loss_factory or functools.partial(_default_factory, **(loss_options or {}))
     specs = canonical_specs(losses, factory)
 
@@ -422,6 +439,8 @@ def run_study(
         "steps": steps,
         "fit_options": _jsonable(_fit_defaults(fit_options)),
         "loss_options": _jsonable(loss_options or {}) if loss_factory is None else "custom",
+        "position_weights": None if position_weights is None
+        else str(getattr(position_weights, "label", repr(position_weights))),
         "image_shapes": {s.name: list(s.image.shape) for s in samples},
     }, resume)
 
@@ -431,6 +450,7 @@ def run_study(
     emit(StudyEvent("start", total=len(plan), skipped=n_skip))
 
     records: list[RunRecord] = []
+    weights: dict[str, torch.Tensor] = {}
     for index, (sample, spec, seed) in enumerate(plan):
         key = (sample.name, spec, seed)
         common = dict(index=index, total=len(plan), skipped=n_skip, image=sample.name,
@@ -442,13 +462,20 @@ def run_study(
         tpath = target_path(out, sample.name)
         if not tpath.exists():
             save_png(sample.tensor(), tpath)
+        extra: dict[str, Any] = {}
+        if position_weights is not None:
+            if sample.name not in weights:
+                weights[sample.name] = position_weights(sample.tensor())
+                w = weights[sample.name]
+                save_png((w / w.max())[None], weights_path(out, sample.name))
+            extra["position_weights"] = weights[sample.name]
         emit(StudyEvent("run", **common))
         on_step = None
         if step_events and progress is not None:
             def on_step(step: int, _loss: float, _c=common) -> None:
                 emit(StudyEvent("step", **{**_c, "step": step}))
         result = fit_siren(
-            sample.tensor(), factory(spec, seed), steps=steps, seed=seed, device=device,
+            sample.tensor(), factory(spec, seed, **extra), steps=steps, seed=seed, device=device,
             on_step=on_step, **fit_options,
         )
         rec = RunRecord(

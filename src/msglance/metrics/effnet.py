@@ -186,13 +186,36 @@ class EfficientNetLite0(nn.Module):
                 out[i] = h
         return [out[b] for b in blocks]
 
-    def forward(self, x: Tensor) -> Tensor:
+    def head_features(self, x: Tensor) -> Tensor:
+        """The last feature maps ``(B, 1280, H/32, W/32)``, before global pooling.
+
+        ``forward(x) == classifier.weight @ head_features(x).mean((-2, -1)) + bias``, which
+        makes Grad-CAM for a class ``c`` the class activation map
+        ``ReLU(Σ_k w_ck A_k)`` (up to the factor ``1/(hw)``).
+        """
         h = F.relu6(self._bn0(self._conv_stem(x)))
         for block in self._blocks:
             h = block(h)
-        h = F.relu6(self._bn1(self._conv_head(h)))
-        h = h.mean(dim=(-2, -1))
-        return self._fc(h)
+        return F.relu6(self._bn1(self._conv_head(h)))
+
+    def pooled_features(self, x: Tensor) -> Tensor:
+        """The 1280-channel head activations averaged over space, ``(B, 1280)``.
+
+        This is the input of the classifier: ``forward(x) == classify(pooled_features(x))``.
+        """
+        return self.head_features(x).mean(dim=(-2, -1))
+
+    @property
+    def classifier(self) -> nn.Linear:
+        """The final linear layer (1280 -> 1000 ImageNet classes)."""
+        return self._fc
+
+    def classify(self, pooled: Tensor) -> Tensor:
+        """ImageNet logits ``(B, 1000)`` from :meth:`pooled_features`."""
+        return self._fc(pooled)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classify(self.pooled_features(x))
 
 
 def weights_path() -> Path:

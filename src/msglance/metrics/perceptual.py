@@ -50,6 +50,7 @@ __all__ = [
     "effnet_unavailable_reason",
     "lpips_unavailable_reason",
     "lpips_distance",
+    "to_network_input",
 ]
 
 #: blocks whose outputs are compared: the last block at output stride 2, 4, 8, 16 and 32
@@ -74,7 +75,13 @@ def _check_layers(layers: Sequence[int]) -> tuple[int, ...]:
     return layers
 
 
-def _to_network_input(t: Tensor, data_range: float) -> Tensor:
+def to_network_input(t: Tensor, data_range: float) -> Tensor:
+    """``(B, C, H, W)`` in ``[0, data_range]`` -> EfficientNet-Lite0 input (gray repeated to RGB).
+
+    Examples:
+        >>> to_network_input(torch.ones(1, 1, 2, 2), 1.0).shape
+        torch.Size([1, 3, 2, 2])
+    """
     if t.shape[1] == 1:
         t = t.expand(-1, 3, -1, -1)
     return preprocess(t / data_range)
@@ -135,7 +142,7 @@ def effnet_distance(
     model = load_efficientnet_lite0(x.device)
     batch = x.shape[0]
     both = torch.cat([x, y], dim=0).float()
-    feats = model.features(_to_network_input(both, float(data_range)), blocks)
+    feats = model.features(to_network_input(both, float(data_range)), blocks)
     per_layer = []
     for f in feats:
         f = f / (f.norm(dim=1, keepdim=True) + _EPS)

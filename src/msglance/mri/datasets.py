@@ -44,6 +44,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from msglance.data.brain import MNI152_SHAPE, mni152_volume, s1045_slice
+from msglance.extras import require
 from msglance.mri.fft import ifft2c, simulate_single_coil
 from msglance.mri.masks import (
     DEFAULT_ACCELERATION,
@@ -475,7 +476,7 @@ def _nifti_name(path: Path) -> str:
 
 def _load_nifti_ras(path: Path) -> np.ndarray:
     """Load a NIfTI volume reoriented to RAS, float32, 3-D; one-line errors naming the file."""
-    import nibabel as nib
+    nib = require("nibabel", "io")
 
     if not path.is_file():
         raise FileNotFoundError(f"NIfTI file not found: {path}")
@@ -676,7 +677,7 @@ class FastMRISlices(MaskedSliceDataset):
             self.items += [(name, k) for k in range(n_slices)]
 
     def _inspect(self, file: Path) -> tuple[int, float, int]:
-        import h5py
+        h5py = require("h5py", "io")
 
         try:
             with h5py.File(file, "r") as hf:
@@ -718,7 +719,7 @@ class FastMRISlices(MaskedSliceDataset):
         return [f"fastmri/{n}/{k:03d}" for n, k in self.items]
 
     def _read(self, name: str, k: int, key: str) -> np.ndarray:
-        import h5py
+        h5py = require("h5py", "io")
 
         file = self.files[name]
         try:

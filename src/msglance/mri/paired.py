@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from msglance.extras import require
 from msglance.report import save_figure, subplots
 
 __all__ = ["PairedDifference", "paired_difference", "paired_markdown", "forest_plot"]
@@ -62,7 +63,7 @@ def paired_difference(
         >>> round(d.low, 3), round(d.high, 3)   # 0.1667 ± 4.3027·0.1528/√3
         (-0.213, 0.546)
     """
-    from scipy import stats
+    stats = require("scipy.stats", "data")
 
     a = np.asarray(values, dtype=np.float64)
     b = np.asarray(reference, dtype=np.float64)

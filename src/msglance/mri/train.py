@@ -47,8 +47,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from msglance.atomic import atomic_write_bytes as _atomic_write_bytes
-from msglance.atomic import atomic_write_text as _atomic_write_text
+from msglance.atomic import atomic_write_bytes, atomic_write_text
 from msglance.device import resolve_device
 from msglance.glance_grid import glance_grid_for
 from msglance.mri.datasets import FastMRISlices, IXISlices, MNISlices, S1045Slice
@@ -72,6 +71,13 @@ __all__ = [
     "load_checkpoint",
     "config_differences",
     "train",
+    "save_checkpoint",
+    "rng_state",
+    "set_rng_state",
+    "seed_everything",
+    "DistContext",
+    "init_distributed",
+    "mean_across",
 ]
 
 #: Config keys that may change between a run and its resumption (they do not change the
@@ -297,10 +303,11 @@ def build_loss(config: TrainConfig) -> nn.Module:
 # --------------------------------------------------------------------------- files
 
 
-def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """``torch.save(payload)`` to ``path`` atomically: a crash never leaves half a file."""
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    _atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict:
@@ -359,13 +366,14 @@ def _write_log(path: Path, history: list[dict[str, float]]) -> None:
     writer.writeheader()
     for row in history:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    _atomic_write_text(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
 
 
 # --------------------------------------------------------------------------- RNG state
 
 
-def _rng_state() -> dict[str, Any]:
+def rng_state() -> dict[str, Any]:
+    """The torch, NumPy, Python (and CUDA) RNG states, as tensors and plain values."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
@@ -377,7 +385,8 @@ def _rng_state() -> dict[str, Any]:
     return state
 
 
-def _set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the RNG states saved by :func:`rng_state`."""
     torch.set_rng_state(state["torch"].cpu())
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
@@ -389,7 +398,8 @@ def _set_rng_state(state: dict[str, Any]) -> None:
             torch.cuda.set_rng_state_all(cuda_states)
 
 
-def _seed_everything(seed: int) -> None:
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -399,7 +409,9 @@ def _seed_everything(seed: int) -> None:
 
 
 @dataclass
-class _Dist:
+class DistContext:
+    """This process's place in a ``torchrun`` job (rank 0 of 1 without one)."""
+
     rank: int = 0
     world: int = 1
     local_rank: int = 0
@@ -410,10 +422,11 @@ class _Dist:
         return self.world > 1
 
 
-def _init_distributed(device_name: str) -> _Dist:
+def init_distributed(device_name: str) -> DistContext:
+    """Join the process group when ``WORLD_SIZE`` > 1 (NCCL on CUDA, else gloo)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return _Dist()
+        return DistContext()
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
     owns = False
@@ -421,10 +434,11 @@ def _init_distributed(device_name: str) -> _Dist:
         use_cuda = torch.cuda.is_available() and device_name != "cpu"
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
         owns = True
-    return _Dist(dist.get_rank(), dist.get_world_size(), local_rank, owns)
+    return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, owns)
 
 
-def _mean_across(values: dict[str, float], ctx: _Dist, device: torch.device) -> dict[str, float]:
+def mean_across(values: dict[str, float], ctx: DistContext, device: torch.device) -> dict[str, float]:
+    """The mean of each value over all processes (the values themselves without DDP)."""
     if not ctx.active or not values:
         return values
     keys = sorted(values)
@@ -476,7 +490,7 @@ def train(
     """
     config.validate()
     start_time = time.perf_counter()
-    ctx = _init_distributed(config.device)
+    ctx = init_distributed(config.device)
     try:
         return _train(config, resume, progress if ctx.rank == 0 else None, ctx, start_time)
     finally:
@@ -488,7 +502,7 @@ def _train(
     config: TrainConfig,
     resume: bool,
     progress: Callable[[ProgressEvent], None] | None,
-    ctx: _Dist,
+    ctx: DistContext,
     start_time: float,
 ) -> RunSummary:
     out = Path(config.out)
@@ -525,7 +539,7 @@ def _train(
         raise ValueError(f"no training slices in {config.data!r}")
 
     # model, loss, optimiser (same initial weights on every rank)
-    _seed_everything(config.seed)
+    seed_everything(config.seed)
     model = build_model(config).to(device)
     loss_fn = build_loss(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -552,7 +566,7 @@ def _train(
         if checkpoint.get("scaler") is not None:
             scaler.load_state_dict(checkpoint["scaler"])
         states = checkpoint["rng"]
-        _set_rng_state(states[ctx.rank] if len(states) == ctx.world else states[0])
+        set_rng_state(states[ctx.rank] if len(states) == ctx.world else states[0])
         start_epoch = int(checkpoint["dataset_epoch"])
         history = list(checkpoint["history"])
         best = dict(checkpoint["best"])
@@ -565,7 +579,7 @@ def _train(
 
     if ctx.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(out / "config.json", json.dumps(config_dict, indent=2) + "\n")
+        atomic_write_text(out / "config.json", json.dumps(config_dict, indent=2) + "\n")
         if not (out / "masks.npz").is_file():
             masks = {}
             for split in ("val", "test"):
@@ -623,9 +637,9 @@ def _train(
             for name, value in getattr(loss_fn, "last_terms", {}).items():
                 sums[f"loss_{name}"] = sums.get(f"loss_{name}", 0.0) + value
             emit(ProgressEvent("step", epoch + 1, step, steps, {"loss": sums["loss"] / step}))
-        train_terms = _mean_across({k: v / max(steps, 1) for k, v in sums.items()}, ctx, device)
+        train_terms = mean_across({k: v / max(steps, 1) for k, v in sums.items()}, ctx, device)
         if diag is not None:
-            train_terms.update(_mean_across(diag.epoch_means(), ctx, device))
+            train_terms.update(mean_across(diag.epoch_means(), ctx, device))
         lr_now = optimizer.param_groups[0]["lr"]
         if scheduler is not None:
             scheduler.step()
@@ -644,7 +658,7 @@ def _train(
         if improved:
             best = {"epoch": epoch + 1, "value": metric}
 
-        rng_states = [_rng_state()]
+        rng_states = [rng_state()]
         if ctx.active:
             gathered: list[Any] = [None] * ctx.world
             dist.all_gather_object(gathered, rng_states[0])
@@ -666,9 +680,9 @@ def _train(
                 "parameters": parameters,
             }
             _write_log(out / "log.csv", history)
-            _save_checkpoint(last_path, payload)
+            save_checkpoint(last_path, payload)
             if improved:
-                _save_checkpoint(best_path, payload)
+                save_checkpoint(best_path, payload)
         if ctx.active:
             dist.barrier()
         emit(ProgressEvent("epoch_end", epoch + 1, info=row))
@@ -692,7 +706,7 @@ def _train(
         history=history,
     )
     if ctx.rank == 0:
-        _atomic_write_text(out / "summary.json", json.dumps(asdict(summary), indent=2) + "\n")
+        atomic_write_text(out / "summary.json", json.dumps(asdict(summary), indent=2) + "\n")
     return summary
 
 

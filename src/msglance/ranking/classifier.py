@@ -1,0 +1,99 @@
+"""A small ViT classifier that runs on any subset of an image's patch tokens.
+
+``forward(images, ids)`` embeds the patches ``ids (N, k)`` (with their fixed 2-D sin-cos
+positions), prepends a CLS token and classifies from the CLS output: trained on all
+tokens with labels it is the *supervised* selector's backbone (its last-layer CLS attention,
+:meth:`TokenClassifier.cls_attention`, and its input gradients); trained and tested on the
+kept tokens of a selector it is the downstream judge of the selector (the LTRP paper's
+protocol) and the token-sparsified ViT of the study (its cost grows with ``k``, not ``L``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+
+from msglance.ranking.checkpoint import read_checkpoint
+from msglance.ranking.patches import check_grid, patchify
+from msglance.ranking.vit import Block, PatchEmbed, gather_tokens, sincos_position_embedding
+
+__all__ = ["ClassifierConfig", "TokenClassifier"]
+
+
+@dataclass
+class ClassifierConfig:
+    """Sizes of a :class:`TokenClassifier` (saved in checkpoints)."""
+
+    image_size: int = 32
+    patch: int = 4
+    channels: int = 1
+    classes: int = 10
+    dim: int = 64
+    depth: int = 3
+    heads: int = 4
+    mlp_ratio: float = 2.0
+
+
+class TokenClassifier(nn.Module):
+    """ViT classifier on kept tokens: ``forward(images, ids=None) -> (N, classes)`` logits.
+
+    Examples:
+        >>> _ = torch.manual_seed(0)
+        >>> clf = TokenClassifier(ClassifierConfig(image_size=8, patch=2, classes=3, dim=16, depth=1))
+        >>> x = torch.rand(2, 1, 8, 8)
+        >>> tuple(clf(x).shape), tuple(clf(x, torch.tensor([[0, 5], [3, 9]])).shape)
+        ((2, 3), (2, 3))
+        >>> tuple(clf.cls_attention(x).shape)
+        (2, 16)
+    """
+
+    def __init__(self, config: ClassifierConfig | None = None):
+        super().__init__()
+        self.config = c = config or ClassifierConfig()
+        self.grid = check_grid(c.image_size, c.image_size, c.patch)
+        self.length = self.grid[0] * self.grid[1]
+        self.patch = c.patch
+        self.embed = PatchEmbed(c.patch * c.patch * c.channels, c.dim)
+        self.cls = nn.Parameter(torch.zeros(1, 1, c.dim))
+        self.register_buffer("pos", sincos_position_embedding(c.dim, self.grid)[None], persistent=False)
+        self.blocks = nn.ModuleList(Block(c.dim, c.heads, c.mlp_ratio) for _ in range(c.depth))
+        self.norm = nn.LayerNorm(c.dim)
+        self.head = nn.Linear(c.dim, c.classes)
+        nn.init.normal_(self.cls, std=0.02)
+
+    def tokens(self, images: Tensor, ids: Tensor | None = None) -> Tensor:
+        """CLS + the embedded tokens ``ids`` (all when ``None``): ``(N, 1 + k, dim)``."""
+        x = self.embed(patchify(images, self.patch)) + self.pos
+        if ids is not None:
+            x = gather_tokens(x, ids)
+        return torch.cat([self.cls.expand(len(x), -1, -1), x], dim=1)
+
+    def forward(self, images: Tensor, ids: Tensor | None = None) -> Tensor:
+        x = self.tokens(images, ids)
+        for blk in self.blocks:
+            x = blk(x)
+        return self.head(self.norm(x[:, 0]))
+
+    def cls_attention(self, images: Tensor) -> Tensor:
+        """Last block's attention of CLS to each patch, averaged over heads: ``(N, L)``."""
+        x = self.tokens(images)
+        for blk in self.blocks[:-1]:
+            x = blk(x)
+        return self.blocks[-1].attention(x)[:, :, 0, 1:].mean(dim=1)
+
+    def config_dict(self) -> dict:
+        """The :class:`ClassifierConfig` as a dict (for checkpoints)."""
+        return asdict(self.config)
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+    ) -> TokenClassifier:
+        """A classifier from a checkpoint of :func:`~msglance.ranking.training.train_classifier`."""
+        payload = read_checkpoint(path, "classifier", map_location)
+        model = cls(ClassifierConfig(**payload["model_config"]))
+        model.load_state_dict(payload["model"])
+        return model.eval()
