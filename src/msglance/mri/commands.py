@@ -38,14 +38,13 @@ def _config(
 ) -> TrainConfig:
     spec = f"{data} {data_path}" if data_path is not None else data
     return TrainConfig(
-        local_window=local_window, diagnostics=diagnostics,
         out=str(out), data=spec, orientations=orientations, contrast=contrast, size=size,
         acceleration=acceleration, center_fraction=center_fraction, mask_kind=mask,
         mask_seed=mask_seed, loss=loss, delta=delta if delta >= 0 else None,
         glance_grid=glance_grid, epochs=epochs,
         batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, chans=chans, pools=pools,
         cascades=cascades, limit=limit, val_limit=val_limit, device=device, workers=workers,
-        amp=amp,
+        amp=amp, local_window=local_window, diagnostics=diagnostics,
     )
 
 
