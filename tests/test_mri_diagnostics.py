@@ -73,8 +73,12 @@ def test_diagnostics_do_not_change_the_trajectory_and_are_logged(tmp_path):
         assert row["diag_loss_l1"] == pytest.approx(row["loss_l1"], rel=1e-4)  # every step seen
 
     runner = CliRunner()
-    res = runner.invoke(app, ["mri", "diagnostics", str(tmp_path / "diag")])
+    res = runner.invoke(app, ["mri", "diagnostics", str(tmp_path / "diag"),
+                              "--markdown", str(tmp_path / "diag.md")])
     assert res.exit_code == 0, res.output
+    table = (tmp_path / "diag.md").read_text().splitlines()
+    assert len(table) == 2 + 2 and "share global" in table[0]
+    assert table[3].startswith("| 2 | ") and f"{rows[1]['val_psnr']:.3f} |" in table[3]
     assert (tmp_path / "diag" / "diagnostics.png").is_file()
     assert "global" in res.output and "share of update" in res.output
     res = runner.invoke(app, ["mri", "diagnostics", str(tmp_path / "plain")])

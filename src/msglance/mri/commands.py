@@ -298,14 +298,18 @@ def compare_command(
 def diagnostics_command(
     run_dir: Path = typer.Argument(..., help="a run trained with --diagnostics N"),
     figure: Optional[Path] = typer.Option(None, "--figure", help="PNG (default RUN_DIR/diagnostics.png)"),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="also write the per-epoch table here"),
 ) -> None:
     """Per-epoch loss terms, gradient norms and shares on the network output, and val PSNR."""
-    from msglance.mri.diagnostics import PREFIX, plot_diagnostics, read_log
+    from msglance.atomic import atomic_write_text
+    from msglance.mri.diagnostics import PREFIX, diagnostics_markdown, plot_diagnostics, read_log
 
     path = figure or run_dir / "diagnostics.png"
     try:
         rows = read_log(run_dir)
         plot_diagnostics(run_dir, path, title=str(run_dir))
+        if markdown is not None:
+            atomic_write_text(markdown, diagnostics_markdown(rows))
     except (ValueError, FileNotFoundError) as exc:
         raise cli_error(exc) from None
     first, last = rows[0], rows[-1]

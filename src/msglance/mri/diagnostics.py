@@ -33,7 +33,8 @@ from torch import Tensor, nn
 
 from msglance.report import save_figure, subplots
 
-__all__ = ["StepDiagnostics", "term_gradients", "read_log", "plot_diagnostics", "PREFIX"]
+__all__ = ["StepDiagnostics", "term_gradients", "read_log", "diagnostics_markdown",
+           "plot_diagnostics", "PREFIX"]
 
 #: Prefix of the diagnostics columns in a run's ``log.csv``.
 PREFIX = "diag_"
@@ -180,6 +181,35 @@ def _terms(rows: Sequence[dict[str, float]]) -> list[str]:
                 if name not in names:
                     names.append(name)
     return names
+
+
+def diagnostics_markdown(rows: Sequence[dict[str, float]]) -> str:
+    """A Markdown table of the ``diag_*`` columns of log rows: per epoch, each term's value,
+    weighted-gradient norm and share of the update, and the validation PSNR.
+
+    Raises:
+        ValueError: the rows have no ``diag_*`` columns.
+
+    Examples:
+        >>> rows = [{"epoch": 1.0, "val_psnr": 25.0, "diag_loss_l1": 0.1, "diag_grad_l1": 0.02,
+        ...          "diag_share_l1": 1.0, "diag_grad_total": 0.02}]
+        >>> print(diagnostics_markdown(rows).splitlines()[2])
+        | 1 | 0.1 | 0.02 | 1.000 | 25.000 |
+    """
+    names = _terms(rows)
+    if not names:
+        raise ValueError(f"no {PREFIX}* columns in the log; train with diagnostics > 0")
+    head = (["epoch"] + [f"L {n}" for n in names] + [f"‖w∂L/∂p‖ {n}" for n in names]
+            + [f"share {n}" for n in names] + ["val PSNR (dB)"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [f"{row['epoch']:.0f}"]
+        cells += [f"{row.get(f'{PREFIX}loss_{n}', float('nan')):.4g}" for n in names]
+        cells += [f"{row.get(f'{PREFIX}grad_{n}', float('nan')):.4g}" for n in names]
+        cells += [f"{row.get(f'{PREFIX}share_{n}', float('nan')):.3f}" for n in names]
+        cells.append(f"{row.get('val_psnr', float('nan')):.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def plot_diagnostics(
