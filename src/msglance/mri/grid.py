@@ -279,6 +279,11 @@ def grid_from_losses(base: TrainConfig, losses: list[str], seeds: list[int],
 
     Raises:
         ValueError: no losses or seeds.
+
+    Examples:
+        >>> g = grid_from_losses(TrainConfig(size=64), ["l1", "l1+0.01*local"], [0, 1])
+        >>> [e.name for e in g.entries], g.pair_of(g.entries[1]), g.seeds
+        (['l1', 'l1+0.01*local'], 'l1', [0, 1])
     """
     if not losses or not seeds:
         raise ValueError("compare needs at least one loss spec and one seed")
