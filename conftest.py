@@ -10,6 +10,8 @@ _NEEDS = {
     "src/msglance/cli.py": ("typer", "rich"),
     "src/msglance/*_command.py": ("typer", "rich"),
     "src/msglance/*/commands.py": ("typer", "rich"),
+    "src/msglance/semantic/*.py": ("scipy", "skimage", "matplotlib"),
+    "src/msglance/integrations/torchmetrics.py": ("torchmetrics",),
 }
 
 collect_ignore_glob = [

@@ -32,12 +32,14 @@ mc = metrics.MetricCollection(["psnr", "ssim", "ms_glance", "nmi"], grid=(16, 16
 mc.update(x, y)
 print(bool(torch.isfinite(loss)), bool(torch.isfinite(spec(x, y))), sorted(mc.compute()))
 print(metrics.get("effnet_distance").available, metrics.get("effnet_distance").unavailable_reason)
+print(metrics.get("sess").available, metrics.get("sess").unavailable_reason)
 """
     result = _run(code)
     assert result.returncode == 0, result.stderr
-    first, second = result.stdout.strip().splitlines()
+    first, second, third = result.stdout.strip().splitlines()
     assert first == "True True ['ms_glance', 'nmi', 'psnr', 'ssim']"
     assert second.startswith("False") and "pip install 'msglance[perceptual]'" in second
+    assert third.startswith("False") and "pip install 'msglance[semantic]'" in third
 
 
 @pytest.mark.parametrize("code,extra", [

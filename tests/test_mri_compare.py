@@ -12,7 +12,7 @@ from msglance.cli import app
 from msglance.mri.compare import run_grid
 from msglance.mri.grid import load_grid, parse_grid
 from msglance.mri.paired import paired_difference
-from msglance.mri.train import load_checkpoint
+from msglance.mri.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread_quiet")
 

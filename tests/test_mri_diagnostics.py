@@ -9,7 +9,9 @@ from typer.testing import CliRunner
 from msglance.cli import app
 from msglance.losses import parse
 from msglance.mri.diagnostics import StepDiagnostics, read_log, term_gradients
-from msglance.mri.train import TrainConfig, load_checkpoint, train
+from msglance.mri.checkpoint import load_checkpoint
+from msglance.mri.config import TrainConfig
+from msglance.mri.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread_quiet")
 

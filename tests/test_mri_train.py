@@ -14,15 +14,15 @@ import torch
 import torch.multiprocessing as mp
 
 from msglance.mri.masks import load_masks, mask_for_slice
-from msglance.mri.train import (
+from msglance.mri.checkpoint import load_checkpoint
+from msglance.mri.config import (
     ConfigMismatchError,
     TrainConfig,
-    glance_grid,
-    load_checkpoint,
     load_config,
     parse_data_spec,
-    train,
 )
+from msglance.mri.config import glance_grid_side as glance_grid
+from msglance.mri.train import train
 
 
 @pytest.fixture(autouse=True)
@@ -151,7 +151,7 @@ def test_ddp_with_two_gloo_processes(tmp_path):
 
 
 def test_a_run_saved_before_a_field_existed_resumes_with_its_default():
-    from msglance.mri.train import config_differences
+    from msglance.mri.config import config_differences
 
     saved = {"size": 128, "loss": "l1"}  # a config.json without local_window / diagnostics
     assert config_differences(saved, {"size": 128, "loss": "l1", "local_window": 16}) == []

@@ -61,3 +61,13 @@ def test_train_mae_train_ranker_resume_and_rank(tmp_path):
         assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output
     r = runner.invoke(app, ["ltrp", "rank", str(folder), "--ranker", str(mae / "last.pt")])
     assert r.exit_code == 2 and "not a ranker checkpoint" in r.output
+
+
+def test_study_rejects_bad_options_in_one_line(tmp_path):
+    for args, message in ((["--datasets", "mnist"], "datasets must be among"),
+                          (["--evaluations", "F"], "evaluations must be among"),
+                          (["--selectors", "best"], "unknown selectors"),
+                          (["--keeps", "0"], "keep ratios")):
+        r = runner.invoke(app, ["ltrp", "study", "--out", str(tmp_path / "s"), *args])
+        assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1

@@ -172,3 +172,14 @@ def test_mae_training_step_lowers_the_masked_loss():
         opt.step()
         losses.append(float(loss.detach()))
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+
+
+def test_a_higher_is_better_registry_metric_becomes_a_distance():
+    mae = tiny_mae(3)
+    images = torch.rand(2, 1, 16, 16)
+    keep, _ = random_masking(2, 16, 0.5, torch.Generator().manual_seed(4))
+    ssim = pseudo_scores(mae, images, ids_keep=keep, measure="ssim").scores
+    assert ssim.shape == (2, 8) and bool((ssim >= -1e-6).all()) and bool((ssim > 0).any())
+    # an MAE whose reconstruction ignores removals scores 0 for every patch under any measure
+    flat = pseudo_scores(OnePatchMAE(star=99), images, ids_keep=keep, measure="ssim").scores
+    assert torch.allclose(flat, torch.zeros_like(flat), atol=1e-6)

@@ -128,3 +128,13 @@ def test_ddp_ranker_training_with_two_gloo_processes(tmp_path):
     assert ckpt["world_size"] == 2
     # 16 items, 4 per batch per process, 2 processes -> 2 optimiser steps in the epoch
     assert int(ckpt["optimizer"]["state"][0]["step"]) == 2
+
+
+def test_asymmetric_and_decoder_mode_ranker_training_run():
+    x = blobs(8)
+    mae = MaskedAutoencoder(MAE_CFG)
+    r = train_ranker(mae, x, RANKER_CFG, epochs=1, batch_size=8, mask_ratio=0.5, asymmetric=True,
+                     mode="decoder", loss="listnet", device="cpu")
+    assert len(r.history) == 1 and r.history[0]["loss"] > 0
+    ids = torch.arange(0, 16, 2).expand(8, 8)
+    assert r.model(x, ids).shape == (8, 16)  # visible tokens in, a score per position out

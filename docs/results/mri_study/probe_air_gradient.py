@@ -3,7 +3,8 @@
 # (target <= 0.01) vs tissue, on the validation split, for a trained run's best.pt.
 import sys, torch
 from torch.utils.data import DataLoader
-from msglance.mri.train import load_config, build_dataset, build_model, build_loss, load_checkpoint
+from msglance.mri.config import build_dataset, build_loss, build_model, load_config
+from msglance.mri.checkpoint import load_checkpoint
 torch.set_num_threads(1); torch.manual_seed(0)
 run = sys.argv[1]
 cfg = load_config(run); model = build_model(cfg); model.load_state_dict(load_checkpoint(f"{run}/best.pt")["model"]); model.eval()

@@ -1,6 +1,6 @@
 """``msglance mri``: train, evaluate and compare undersampled-MRI reconstruction (typer).
 
-The commands only parse options, call :mod:`msglance.mri.train`, :mod:`~msglance.mri.evaluate`
+The commands only parse options, call :mod:`msglance.mri.train`, :mod:`~msglance.mri.scoring`
 and :mod:`~msglance.mri.compare`, and print (rich progress bars, tables).
 """
 
@@ -15,8 +15,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from msglance.cli_config import config_option
 from msglance.cli_error import cli_error
-from msglance.mri.train import ProgressEvent, TrainConfig
+from msglance.mri.config import TrainConfig
+from msglance.mri.train import ProgressEvent
 
 __all__ = ["app"]
 
@@ -33,8 +35,8 @@ def _config(
     size: int, acceleration: float, center_fraction: float, mask: str, mask_seed: int,
     loss: str, delta: float, glance_grid: int, epochs: int, batch_size: int, lr: float,
     lr_step: int, seed: int, chans: int, pools: int, cascades: int, limit: int,
-    val_limit: int, device: str, workers: int, amp: bool, local_window: int = 16,
-    diagnostics: int = 0,
+    val_limit: int, device: str, workers: int, amp: bool, lr_gamma: float = 0.1,
+    best_metric: str = "psnr", local_window: int = 16, diagnostics: int = 0,
 ) -> TrainConfig:
     spec = f"{data} {data_path}" if data_path is not None else data
     return TrainConfig(
@@ -44,7 +46,8 @@ def _config(
         glance_grid=glance_grid, epochs=epochs,
         batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, chans=chans, pools=pools,
         cascades=cascades, limit=limit, val_limit=val_limit, device=device, workers=workers,
-        amp=amp, local_window=local_window, diagnostics=diagnostics,
+        amp=amp, lr_gamma=lr_gamma, best_metric=best_metric, local_window=local_window,
+        diagnostics=diagnostics,
     )
 
 
@@ -112,6 +115,7 @@ _DATA_PATH = typer.Option(None, "--data-path", help="folder of NIfTI (ixi) or .h
 
 @app.command("train")
 def train_command(
+    config_file: Optional[Path] = config_option(renames={"mask_kind": "mask"}),
     out: Path = typer.Option(..., "--out", help="run directory"),
     data: str = _DATA,
     data_path: Optional[Path] = _DATA_PATH,
@@ -130,6 +134,7 @@ def train_command(
     batch_size: int = typer.Option(4, help="per process"),
     lr: float = typer.Option(1e-3),
     lr_step: int = typer.Option(0, help="StepLR period in epochs (0 = constant)"),
+    lr_gamma: float = typer.Option(0.1, help="StepLR factor"),
     seed: int = typer.Option(0),
     chans: int = typer.Option(32),
     pools: int = typer.Option(4),
@@ -139,12 +144,15 @@ def train_command(
     device: str = typer.Option("auto"),
     workers: int = typer.Option(0),
     amp: bool = typer.Option(True, help="mixed precision on CUDA"),
+    best_metric: str = typer.Option("psnr", help="validation metric that selects best.pt (psnr, ssim)"),
     resume: bool = typer.Option(False, "--resume", help="continue RUN_DIR/last.pt"),
     diagnostics: int = typer.Option(
         0, help="every N steps log each loss term's value and gradient norm/share on the "
         "network output (diag_* columns of log.csv; 0 = off; the trajectory is unchanged)"),
 ) -> None:
-    """Train ReconNet (U-Net + data consistency). Multi-GPU: torchrun --nproc_per_node N ..."""
+    """Train ReconNet (U-Net + data consistency). Multi-GPU: torchrun --nproc_per_node N ...
+
+    Re-run an experiment: --config RUN_DIR/config.json (with a new --out)."""
     from msglance.device import resolve_device
     from msglance.mri.train import train
     from msglance.out_dir import prepare_out_dir
@@ -152,7 +160,8 @@ def train_command(
     config = _config(out, data, data_path, orientations, contrast, size, acceleration,
                      center_fraction, mask, mask_seed, loss, delta, glance_grid, epochs,
                      batch_size, lr, lr_step, seed, chans, pools, cascades, limit, val_limit,
-                     device, workers, amp, local_window, diagnostics)
+                     device, workers, amp, lr_gamma=lr_gamma, best_metric=best_metric,
+                     local_window=local_window, diagnostics=diagnostics)
     rank = int(os.environ.get("RANK", "0"))
     try:
         config.validate()
@@ -185,7 +194,7 @@ def eval_command(
     limit: int = typer.Option(0, help="at most this many slices per split"),
 ) -> None:
     """Evaluate a run (fastMRI convention); writes RUN_DIR/eval/<split>/{slices.csv,summary.json,figure.png}."""
-    from msglance.mri.evaluate import evaluate_run
+    from msglance.mri.scoring import evaluate_run
 
     try:
         result = evaluate_run(run_dir, data=data, checkpoint=checkpoint, splits=tuple(split),
@@ -239,7 +248,7 @@ def compare_command(
     results.json, comparison.png, forest.png and curves.png into --out.
     """
     from msglance.device import resolve_device
-    from msglance.mri.compare import CompareEvent, markdown_table, run_grid
+    from msglance.mri.compare import CompareEvent, comparison_table, run_grid
     from msglance.mri.grid import grid_from_losses, load_grid
     from msglance.out_dir import prepare_out_dir
 
@@ -252,7 +261,7 @@ def compare_command(
             base = _config(out, data, data_path, orientations, contrast, size, acceleration,
                            center_fraction, mask, mask_seed, losses[0], delta, glance_grid,
                            epochs, batch_size, lr, lr_step, 0, chans, pools, cascades, limit,
-                           val_limit, device, workers, amp, local_window)
+                           val_limit, device, workers, amp, local_window=local_window)
             study = grid_from_losses(base, losses, seeds)
         else:
             raise ValueError("give --grid FILE or at least one --losses SPEC")
@@ -282,7 +291,7 @@ def compare_command(
             raise cli_error(exc) from None
     names = payload["losses"]
     pairs = {c["name"]: c["vs"] for c in payload["configs"]}
-    console.print(markdown_table(payload["summary"], names, payload["splits"], pairs))
+    console.print(comparison_table(payload["summary"], names, payload["splits"], pairs))
     if payload["selected"]:
         console.print("selected on validation: " + ", ".join(
             f"{k} = {v:g}" for k, v in payload["selected"].items()))

@@ -1,6 +1,6 @@
 """Compare configurations: train and evaluate each ``(configuration, seed)`` with identical data and masks.
 
-Every run shares a base :class:`~msglance.mri.train.TrainConfig` (same data, masks —
+Every run shares a base :class:`~msglance.mri.config.TrainConfig` (same data, masks —
 ``mask_seed`` is fixed —, epochs and network); a configuration sets the ``loss`` spec and
 any overrides (:mod:`msglance.mri.grid`: ``--losses`` gives one configuration per spec, a
 grid file any set). Runs live in ``OUT/<name>/seed<k>/``; a run whose ``eval/summary.json``
@@ -32,14 +32,15 @@ from typing import Any
 import numpy as np
 
 from msglance.atomic import atomic_write_text
-from msglance.mri.evaluate import evaluate_run
+from msglance.mri.config import TrainConfig
 from msglance.mri.grid import Grid, GridEntry, Selection, grid_from_losses
 from msglance.mri.paired import forest_plot, paired_difference, paired_markdown
-from msglance.mri.train import ProgressEvent, TrainConfig, train
-from msglance.report import save_figure, subplots
+from msglance.mri.scoring import evaluate_run
+from msglance.mri.train import ProgressEvent, train
+from msglance.report import markdown_table, mean_std, mean_std_text, save_figure, subplots
 
-__all__ = ["CompareEvent", "loss_slug", "compare", "run_grid", "report", "summarize",
-           "paired_rows", "markdown_table", "bar_plot", "curves_plot"]
+__all__ = ["CompareEvent", "loss_slug", "compare", "run_grid", "report", "summarize_comparison",
+           "paired_rows", "comparison_table", "bar_plot", "curves_plot"]
 
 @dataclass
 class CompareEvent:
@@ -322,7 +323,7 @@ def report(grid: Grid, out: str | os.PathLike[str]) -> dict[str, Any]:
         raise ValueError(f"every run of {root} failed, e.g. {failed[0]['error']}")
     names = [e.name for e in grid.entries]
     pairs = {e.name: grid.pair_of(e) for e in grid.entries}
-    summary = summarize(runs, names, grid.splits, pairs)
+    summary = summarize_comparison(runs, names, grid.splits, pairs)
     rows = paired_rows(runs, grid)
     runs_of = {e.name: Path(d).parent.name for e, _, _, d in plan}
     for row in rows:
@@ -337,7 +338,7 @@ def report(grid: Grid, out: str | os.PathLike[str]) -> dict[str, Any]:
                "runs": runs, "failed": failed, "summary": summary, "paired": rows}
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(root / "results.json", json.dumps(payload, indent=2) + "\n")
-    atomic_write_text(root / "table.md", markdown_table(summary, names, grid.splits, pairs)
+    atomic_write_text(root / "table.md", comparison_table(summary, names, grid.splits, pairs)
                       + "".join(f"\nfailed: `{f['name']}` seed {f['seed']}: {f['error']}\n"
                                 for f in failed))
     bar_plot(root / "comparison.png", summary,
@@ -372,12 +373,11 @@ def paired_rows(runs: list[dict[str, Any]], grid: Grid) -> list[dict[str, Any]]:
 
 
 def _stats(values: list[float]) -> dict[str, float]:
-    arr = np.asarray(values, dtype=np.float64)
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
-            "n": int(arr.size)}
+    mean, std = mean_std(values)
+    return {"mean": mean, "std": std, "n": len(values)}
 
 
-def summarize(
+def summarize_comparison(
     runs: list[dict[str, Any]], names: Sequence[str], splits: Sequence[str],
     pairs: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
@@ -421,42 +421,44 @@ def summarize(
     return out
 
 
-def markdown_table(
+def comparison_table(
     summary: dict[str, Any], names: Sequence[str], splits: Sequence[str],
     pairs: dict[str, str | None] | None = None,
 ) -> str:
-    """One Markdown table per split: name | PSNR | SSIM | val PSNR | vs | ΔPSNR | ΔSSIM | seeds
-    (mean ± std over seeds; Δ paired by seed with the ``vs`` configuration, the first by
-    default; the zero-filled row is the first configuration's input)."""
+    """One Markdown table per split: name | PSNR | SSIM | val PSNR | vs | ΔPSNR | ΔSSIM |
+    zero-filled | seeds (mean ± std over seeds; Δ paired by seed with the ``vs``
+    configuration, the first by default; the zero-filled row is the first configuration's
+    input)."""
     pairs = pairs if pairs is not None else {n: names[0] for n in names}
+    header = ["configuration", "PSNR (dB)", "SSIM", "val PSNR (dB)", "vs", "ΔPSNR (dB)", "ΔSSIM",
+              "zero-filled PSNR / SSIM", "seeds"]
     lines: list[str] = []
     for split in splits:
         table = summary[split]
-        lines += [f"**{split}**", "",
-                  "| configuration | PSNR (dB) | SSIM | val PSNR (dB) | vs | ΔPSNR (dB) | ΔSSIM "
-                  "| zero-filled PSNR / SSIM | seeds |",
-                  "|---|---|---|---|---|---|---|---|---|"]
         zf = table["zero_filled"]
-        lines.append(f"| zero-filled input | {zf['psnr']:.3f} | {zf['ssim']:.4f} | | | | | | |")
+        rows: list[list[object]] = [["zero-filled input", f"{zf['psnr']:.3f}", f"{zf['ssim']:.4f}",
+                                     "", "", "", "", "", ""]]
         for name in names:
             if name not in table:
-                lines.append(f"| `{name}` | failed | | | | | | | 0 |")
+                rows.append([f"`{name}`", "failed", "", "", "", "", "", "", 0])
                 continue
             e = table[name]
             val = e.get("val_psnr")
-            val_cell = f"{val['mean']:.3f} ± {val['std']:.3f}" if val else ""
             vs = pairs[name] or name
-            gains = ("", "") if vs == name else (
-                f"{e['gain_psnr']['mean']:+.3f} ± {e['gain_psnr']['std']:.3f}",
-                f"{e['gain_ssim']['mean']:+.4f} ± {e['gain_ssim']['std']:.4f}")
-            lines.append(
-                f"| `{name}` | {e['psnr']['mean']:.3f} ± {e['psnr']['std']:.3f} "
-                f"| {e['ssim']['mean']:.4f} ± {e['ssim']['std']:.4f} | {val_cell} "
-                f"| {'' if vs == name else f'`{vs}`'} | {gains[0]} | {gains[1]} "
-                f"| {e['zero_filled']['psnr']:.3f} / {e['zero_filled']['ssim']:.4f} "
-                f"| {e['psnr']['n']} |"
-            )
-        lines.append("")
+            paired = vs != name
+            rows.append([
+                f"`{name}`", mean_std_text(e["psnr"]["mean"], e["psnr"]["std"], 3),
+                mean_std_text(e["ssim"]["mean"], e["ssim"]["std"], 4),
+                mean_std_text(val["mean"], val["std"], 3) if val else "",
+                f"`{vs}`" if paired else "",
+                mean_std_text(e["gain_psnr"]["mean"], e["gain_psnr"]["std"], 3, signed=True)
+                if paired else "",
+                mean_std_text(e["gain_ssim"]["mean"], e["gain_ssim"]["std"], 4, signed=True)
+                if paired else "",
+                f"{e['zero_filled']['psnr']:.3f} / {e['zero_filled']['ssim']:.4f}",
+                e["psnr"]["n"],
+            ])
+        lines += [f"**{split}**", "", markdown_table(header, rows), ""]
     return "\n".join(lines)
 
 

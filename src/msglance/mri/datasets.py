@@ -44,6 +44,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from msglance.data.brain import MNI152_SHAPE, mni152_volume, s1045_slice
+from msglance.data.readers import UnreadableFileError, read_nifti
 from msglance.extras import require
 from msglance.mri.fft import ifft2c, simulate_single_coil
 from msglance.mri.masks import (
@@ -475,18 +476,14 @@ def _nifti_name(path: Path) -> str:
 
 
 def _load_nifti_ras(path: Path) -> np.ndarray:
-    """Load a NIfTI volume reoriented to RAS, float32, 3-D; one-line errors naming the file."""
-    nib = require("nibabel", "io")
-
+    """A 3-D NIfTI volume reoriented to RAS, float32 (:func:`msglance.data.read_nifti`),
+    with one-line errors naming the file."""
     if not path.is_file():
         raise FileNotFoundError(f"NIfTI file not found: {path}")
     try:
-        img = nib.as_closest_canonical(nib.load(str(path)))
-        data = np.asarray(img.dataobj, dtype=np.float32)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+        data = read_nifti(path, canonical=True)
+    except UnreadableFileError as exc:
         raise DataFileError(f"cannot read NIfTI file {path}: {_one_line(exc)}") from None
-    while data.ndim > 3 and data.shape[-1] == 1:
-        data = data[..., 0]
     if data.ndim != 3:
         raise DataFileError(f"NIfTI file {path} is not a 3-D volume (shape {data.shape})")
     if not np.isfinite(data).all():

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from msglance.report import save_figure, subplots
+from msglance.report import markdown_table, save_figure, subplots
 
 __all__ = ["StepDiagnostics", "term_gradients", "read_log", "diagnostics_markdown",
            "plot_diagnostics", "PREFIX"]
@@ -201,15 +201,15 @@ def diagnostics_markdown(rows: Sequence[dict[str, float]]) -> str:
         raise ValueError(f"no {PREFIX}* columns in the log; train with diagnostics > 0")
     head = (["epoch"] + [f"L {n}" for n in names] + [f"‖w∂L/∂p‖ {n}" for n in names]
             + [f"share {n}" for n in names] + ["val PSNR (dB)"])
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for row in rows:
         cells = [f"{row['epoch']:.0f}"]
         cells += [f"{row.get(f'{PREFIX}loss_{n}', float('nan')):.4g}" for n in names]
         cells += [f"{row.get(f'{PREFIX}grad_{n}', float('nan')):.4g}" for n in names]
         cells += [f"{row.get(f'{PREFIX}share_{n}', float('nan')):.3f}" for n in names]
         cells.append(f"{row.get('val_psnr', float('nan')):.3f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        body.append(cells)
+    return markdown_table(head, body) + "\n"
 
 
 def plot_diagnostics(

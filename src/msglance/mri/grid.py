@@ -22,7 +22,7 @@ A grid file is JSON::
 Each configuration has a ``name`` (letters, digits, ``+ . _ -``; its run directory), a
 ``loss`` spec, optionally ``baseline`` (the configuration it is paired with, seed by seed;
 default the grid's ``baseline``), ``group`` and ``note`` (free text), and any
-:class:`~msglance.mri.train.TrainConfig` field except ``out``, ``seed`` and ``loss``.
+:class:`~msglance.mri.config.TrainConfig` field except ``out``, ``seed`` and ``loss``.
 ``{placeholder}`` in a loss spec is filled by a *selection*: the value of the configuration
 in ``among`` whose mean over seeds of the run's best validation metric (``val_psnr`` or
 ``val_ssim``, the selected checkpoint's; never a test metric) is highest, ties to the
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from msglance.mri.train import TrainConfig, build_loss
+from msglance.mri.config import TrainConfig, build_loss
 
 __all__ = ["GridEntry", "Selection", "Grid", "load_grid", "parse_grid", "grid_from_losses"]
 
@@ -287,5 +287,7 @@ def grid_from_losses(base: TrainConfig, losses: list[str], seeds: list[int],
     """
     if not losses or not seeds:
         raise ValueError("compare needs at least one loss spec and one seed")
+    for spec in losses:  # fail early on a bad spec, before hours of training
+        build_loss(replace(base, loss=spec))
     entries = [GridEntry(spec, spec) for spec in losses]
     return Grid(base, entries, [int(s) for s in seeds], tuple(splits), losses[0])

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from msglance.extras import require
-from msglance.report import save_figure, subplots
+from msglance.report import markdown_table, save_figure, subplots
 
 __all__ = ["PairedDifference", "paired_difference", "paired_markdown", "forest_plot"]
 
@@ -107,17 +107,16 @@ def paired_markdown(rows: Sequence[dict[str, Any]], splits: Sequence[str]) -> st
     for split in splits:
         conf = next((r[split]["psnr"]["confidence"] for r in rows if split in r), 0.95)
         pct = f"{100 * conf:g} %"
-        lines += [f"**{split}** (paired by seed; mean [{pct} t interval])", "",
-                  f"| configuration | loss | vs | ΔPSNR (dB) [{pct}] | ΔSSIM [{pct}] | pairs |",
-                  "|---|---|---|---|---|---|"]
+        header = ["configuration", "loss", "vs", f"ΔPSNR (dB) [{pct}]", f"ΔSSIM [{pct}]", "pairs"]
+        body = []
         for r in rows:
             if split not in r:
                 continue
             p, s = r[split]["psnr"], r[split]["ssim"]
             name = f"`{r['name']}`" + (f" (runs of `{r['runs_of']}`)" if r.get("runs_of") else "")
-            lines.append(f"| {name} | `{r['loss']}` | `{r['vs']}` | {cell(p, 3)} "
-                         f"| {cell(s, 4)} | {p['n']} |")
-        lines.append("")
+            body.append([name, f"`{r['loss']}`", f"`{r['vs']}`", cell(p, 3), cell(s, 4), p["n"]])
+        lines += [f"**{split}** (paired by seed; mean [{pct} t interval])", "",
+                  markdown_table(header, body), ""]
     return "\n".join(lines)
 
 

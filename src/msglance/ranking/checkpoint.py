@@ -1,7 +1,7 @@
 """The LTRP checkpoint format: what :mod:`msglance.ranking.training` writes and models read.
 
 A checkpoint is a ``torch.save`` dict (written atomically by
-:func:`msglance.mri.train.save_checkpoint`) with ``format`` (:data:`FORMAT`), ``kind``
+:func:`msglance.mri.checkpoint.save_checkpoint`) with ``format`` (:data:`FORMAT`), ``kind``
 (``"mae"``, ``"ranker"`` or ``"classifier"``), ``model_config`` (the model's sizes),
 ``model`` (its ``state_dict``) and, for resumable training, ``optimizer``, ``rng``,
 ``epoch``, ``history`` and ``settings``. Reading uses ``weights_only=True``: no code is
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from msglance.mri.checkpoint import load_torch_file
 
 __all__ = ["FORMAT", "read_checkpoint"]
 
@@ -37,13 +39,7 @@ def read_checkpoint(
         FileNotFoundError: checkpoint not found: /nonexistent.pt
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure is an unreadable file
-        reason = " ".join(str(exc).split())[:200]
-        raise ValueError(f"cannot read checkpoint {path}: {reason}") from None
+    payload = load_torch_file(path, map_location)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or "kind" not in payload:
         raise ValueError(f"{path} is not an msglance LTRP checkpoint (format {FORMAT})")
     if payload["kind"] != kind:

@@ -23,6 +23,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from msglance.cli_error import cli_error
+from msglance.device import resolve_device
+from msglance.out_dir import prepare_out_dir
+from msglance.ranking.selectors import METHODS
+
 __all__ = ["app"]
 
 app = typer.Typer(
@@ -34,11 +39,6 @@ app = typer.Typer(
 console = Console()
 
 _EXPECTED = (ValueError, FileNotFoundError, FileExistsError, ModuleNotFoundError)
-
-
-def _fail(exc: BaseException) -> typer.Exit:
-    typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
-    return typer.Exit(code=2)
 
 
 @contextmanager
@@ -95,6 +95,8 @@ def train_mae_command(
     from msglance.ranking.training import train_mae
 
     try:
+        resolve_device(device)
+        prepare_out_dir(out, "--out")
         train, _ = _data(data, size)
         config = MAEConfig(image_size=size, patch=patch, channels=train.images.shape[1], dim=dim,
                            depth=depth, decoder_dim=decoder_dim, decoder_depth=decoder_depth)
@@ -103,7 +105,7 @@ def train_mae_command(
                                mask_ratio=mask_ratio, seed=seed, device=device, out=out,
                                resume=resume, progress=bar)
     except _EXPECTED as exc:
-        raise _fail(exc) from None
+        raise cli_error(exc) from None
     console.print(f"MAE on {len(train)} {data} images: final masked MSE "
                   f"{result.history[-1]['loss']:.5f}; checkpoint {out / 'last.pt'}", highlight=False)
 
@@ -134,6 +136,8 @@ def train_ranker_command(
     from msglance.ranking.training import train_ranker
 
     try:
+        resolve_device(device)
+        prepare_out_dir(out, "--out")
         model = MaskedAutoencoder.from_checkpoint(mae)
         c = model.config
         train, _ = _data(data, c.image_size)
@@ -145,7 +149,7 @@ def train_ranker_command(
                                   epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                                   device=device, out=out, resume=resume, progress=bar)
     except _EXPECTED as exc:
-        raise _fail(exc) from None
+        raise cli_error(exc) from None
     console.print(f"ranker on {len(train)} {data} images: final {loss} "
                   f"{result.history[-1]['loss']:.4f}; checkpoint {out / 'last.pt'}", highlight=False)
 
@@ -166,13 +170,14 @@ def rank_command(
     from msglance.ranking.selectors import select
 
     try:
+        prepare_out_dir(out, "--out")
         model = PatchRanker.from_checkpoint(ranker)
         c = model.config
         data = image_folder(images, size or c.image_size, c.channels)
         scores = model.rank(data.images)
         kept = select(data.images, k, "ltrp", ranker=model)
     except _EXPECTED as exc:
-        raise _fail(exc) from None
+        raise cli_error(exc) from None
     out.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -189,3 +194,62 @@ def rank_command(
     atomic_write_text(out / "scores.csv", buffer.getvalue())
     console.print(f"{len(data)} image(s): scores {out / 'scores.csv'}, overlays in {out}",
                   highlight=False)
+
+
+def _csv_list(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+@app.command("study")
+def study_command(
+    out: Path = typer.Option(Path("ltrp-study"), help="Output folder."),
+    datasets: str = typer.Option("digits,lfw,natural", help="Comma-separated: digits, lfw, natural."),
+    evaluations: str = typer.Option("A,B,C,D,E", help="Comma-separated evaluations A-E."),
+    selectors: str = typer.Option(",".join(METHODS), help="Comma-separated selectors."),
+    seeds: int = typer.Option(3, help="Seeds 0 .. N-1."),
+    keeps: str = typer.Option("0.125,0.25,0.5", help="Keep ratios of B, C and E."),
+    headline_keep: float = typer.Option(0.125, help="Keep ratio of D (and A's NDCG@k)."),
+    mae_epochs: int = typer.Option(30, help="Epochs of each MAE."),
+    ranker_epochs: int = typer.Option(15, help="Epochs of each ranker."),
+    classifier_epochs: int = typer.Option(15, help="Epochs of each classifier."),
+    eval_images: int = typer.Option(128, help="Held-out images used by A and B."),
+    train_limit: int = typer.Option(0, help="At most this many training images per data set (0 = all)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, ..."),
+    resume: bool = typer.Option(False, "--resume", help="Skip units already in OUT/per_run.csv."),
+) -> None:
+    """Run evaluations A-E (resumable); write per_run.csv, summary.md and figures."""
+    from msglance.ranking.study import StudyConfig, StudyEvent, run_study
+    from msglance.ranking.study_report import write_report
+
+    try:
+        config = StudyConfig(out=str(out), datasets=_csv_list(datasets),
+                             evaluations=_csv_list(evaluations.upper()), selectors=_csv_list(selectors),
+                             seeds=seeds, keeps=tuple(float(k) for k in _csv_list(keeps)),
+                             headline_keep=headline_keep, mae_epochs=mae_epochs,
+                             ranker_epochs=ranker_epochs, classifier_epochs=classifier_epochs,
+                             eval_images=eval_images, train_limit=train_limit, device=device)
+        config.validate()
+    except ValueError as exc:
+        raise cli_error(exc) from None
+    console.print(f"LTRP study: {', '.join(config.datasets)}; evaluations {', '.join(config.evaluations)}; "
+                  f"{seeds} seed(s); out {out}", highlight=False)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
+        task = progress.add_task("units", total=None)
+
+        def on_event(ev: StudyEvent) -> None:
+            if ev.kind == "stage":
+                progress.update(task, description=ev.message)
+            elif ev.kind in ("unit", "skip"):
+                progress.update(task, total=ev.total, completed=ev.done)
+                if ev.kind == "unit":
+                    shown = ", ".join(f"{r['metric']} {r['value']:.4g}" for r in ev.rows[:4])
+                    progress.console.print(f"{ev.message}: {shown}", highlight=False, markup=False)
+
+        try:
+            csv_path = run_study(config, resume=resume, progress=on_event)
+        except _EXPECTED as exc:
+            raise cli_error(exc) from None
+    text = write_report(out, headline_keep, config.seen_classes)
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"per-run CSV: {csv_path}\nsummary: {out / 'summary.md'}", highlight=False)

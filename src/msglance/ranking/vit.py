@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["Attention", "Block", "PatchEmbed", "gather_tokens", "sincos_position_embedding"]
@@ -74,7 +75,6 @@ class Attention(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         b, t, d = x.shape
         q, k, v = self.qkv(x).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        logits = (q @ k.transpose(-2, -1)) / math.sqrt(d // self.heads)  # (B, h, T, T)
         hidden = None
         if key_padding_mask is not None:
             hidden = key_padding_mask[:, None, None, :].expand(b, 1, t, t)
@@ -82,11 +82,15 @@ class Attention(nn.Module):
             m = attn_mask if attn_mask.ndim == 3 else attn_mask[None]
             m = m[:, None].expand(b, 1, t, t)
             hidden = m if hidden is None else hidden | m
+        if not return_attention:  # fused kernel: the (T, T) weights are never stored
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if hidden is None else ~hidden)
+            return self.proj(y.transpose(1, 2).reshape(b, t, d)), None
+        logits = (q @ k.transpose(-2, -1)) / math.sqrt(d // self.heads)  # (B, h, T, T)
         if hidden is not None:
             logits = logits.masked_fill(hidden, float("-inf"))
         weights = logits.softmax(dim=-1)
         y = (weights @ v).transpose(1, 2).reshape(b, t, d)
-        return self.proj(y), (weights if return_attention else None)
+        return self.proj(y), weights
 
 
 class Block(nn.Module):

@@ -128,8 +128,8 @@ def sess_graphs(
         k0 = base_similarity(f1, f2, graph1.centroids(), graph2.centroids(), theta)
     else:
         k0 = np.zeros((n1, n2))
-    vocabulary = list(dict.fromkeys(graph1.predicates + graph2.predicates)) or ["-"]
-    rho = text_similarity(vocabulary)
+    vocabulary = list(dict.fromkeys(graph1.predicates + graph2.predicates))
+    rho = text_similarity(vocabulary) if vocabulary else np.ones((1, 1))  # (no edge: unused)
     glob = None
     if graph1.global_embedding is not None and graph2.global_embedding is not None:
         a, b = graph1.global_embedding, graph2.global_embedding
@@ -237,5 +237,5 @@ def tensor_graphs(x: Tensor, y: Tensor, data_range: float = 1.0) -> tuple[SceneG
     out = []
     for t in (x, y):
         a = (t.detach().float().cpu() / data_range).clamp(0, 1).permute(1, 2, 0).numpy()
-        out.append(image_graph(a, str(t.device) if t.device.type != "cpu" else "cpu"))
+        out.append(image_graph(a, str(t.device)))
     return out[0], out[1]
