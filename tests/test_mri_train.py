@@ -25,15 +25,7 @@ from msglance.mri.config import glance_grid_side as glance_grid
 from msglance.mri.train import train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convolutions run faster (and bitwise reproducibly) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the air-prior warning at 64² is expected
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_quiet")
 
 
 def tiny(out, **kw) -> TrainConfig:
