@@ -150,7 +150,7 @@ def write_report(out: str | os.PathLike[str], headline_keep: float | None = None
     """
     import json
 
-    from msglance.mri.train import atomic_write_text
+    from msglance.atomic import atomic_write_text
     from msglance.ranking.figures import plot_seen_unseen
 
     out = Path(out)
