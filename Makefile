@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# CPU build of PyTorch (never a multi-GB CUDA build in setup or CI)
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[test,bench]"
+	$(PY) -m pip install -q -e ".[all,test,bench]"
 	touch $(STAMP)
 
 .PHONY: install demo test bench

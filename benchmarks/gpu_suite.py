@@ -14,7 +14,7 @@ it left unused):
 ``metrics``  ``bench_metrics.py`` on the device: PSNR / SSIM / MS-SSIM fwd and fwd+bwd
              against the peers.
 ``inr``      SIREN fits of the astronaut at 512^2, 500 steps, seeds 0-2: L2, L2 + MS-Glance,
-             L2 + 0.01 SSIM (``msglance.inr.study.run_study``; ``summary.write_report``).
+             L2 + 0.01 SSIM (``msglance.inr.study.run_study``; ``summary.write_study_report``).
 ``mri``      MNI slices at 256^2, U-Net chans 32 / pools 4, 5x / centre 0.08, delta 0.01:
              one epoch of every loss is timed first, then the epochs (and 3 or 2 seeds) are
              chosen to fit the remaining budget; L1, L1 + MS-Glance, L1 + Global Glance only,
@@ -213,7 +213,7 @@ def part_inr(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path) -
     from msglance.data.embedded import load_dataset
     from msglance.glance_grid import glance_grid_for
     from msglance.inr.study import StudyEvent, canonical_specs, read_runs, run_study
-    from msglance.inr.summary import write_report
+    from msglance.inr.summary import write_study_report
 
     study = out / "inr"
     samples = [s for s in load_dataset("faces", sizes.inr_size) if s.name == "astronaut"]
@@ -241,7 +241,7 @@ def part_inr(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path) -
         records = read_runs(study)
         part.tables["inr"] = [asdict(r) for r in records]
         if records:
-            report = write_report(study, [s for s in specs if any(r.loss == s for r in records)],
+            report = write_study_report(study, [s for s in specs if any(r.loss == s for r in records)],
                                   images=["astronaut"], grid_images=1, title=title + ":")
             part.data["summary"] = json.loads((study / "summary.json").read_text())
             part.markdown += [f"{title}, seeds {sizes.inr_seeds}, Global Glance grid "
@@ -252,9 +252,16 @@ def part_inr(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path) -
 
 
 def part_mri(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path) -> None:
-    from msglance.mri.compare import CompareEvent, compare, loss_slug, markdown_table, summarize
-    from msglance.mri.evaluate import evaluate_run
-    from msglance.mri.train import TrainConfig, train
+    from msglance.mri.compare import (
+        CompareEvent,
+        compare,
+        comparison_table,
+        loss_slug,
+        summarize_comparison,
+    )
+    from msglance.mri.config import TrainConfig
+    from msglance.mri.scoring import evaluate_run
+    from msglance.mri.train import train
 
     root = out / "mri"
     splits = ("test", "s1045")
@@ -342,14 +349,14 @@ def part_mri(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path) -
             done = [s for s in losses if any(r["loss"] == s for r in runs)]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # gains of a loss without a pair are NaN
-                summary = summarize(runs, done, splits) if runs else {}
+                summary = summarize_comparison(runs, done, splits) if runs else {}
         part.data.update(runs=runs, summary=summary)
         part.tables["mri"] = [
             {"loss": r["loss"], "seed": r["seed"], "epoch": r.get("epoch"),
              **{f"{split}_{kind}_{m}": r[split][kind][m] for split in splits
                 for kind in ("recon", "zero_filled") for m in ("psnr", "ssim")}}
             for r in runs]
-        part.markdown.append(markdown_table(summary, done, splits) if runs
+        part.markdown.append(comparison_table(summary, done, splits) if runs
                              else "No run finished.")
 
 

@@ -43,6 +43,11 @@ def _cases(root: Path) -> dict[str, tuple[list[str], str]]:
         "inr fit --lr -1": (["inr", "fit", "camera", "--lr", "-1", "--out", str(root / "f")], "lr"),
         "inr study --steps 0": (["inr", "study", "--steps", "0", "--out", str(root / "s")], "steps"),
         "demo --steps 0": (["demo", "--steps", "0", "--out", str(root / "d")], "steps"),
+        "ltrp train-mae --device bogus": (["ltrp", "train-mae", "--device", "bogus",
+                                           "--out", str(root / "l")], "device"),
+        "ltrp train-mae --out unwritable": (["ltrp", "train-mae", "--epochs", "1000000",
+                                             "--out", bad_out], "--out"),
+        "sess --device bogus": (["sess", "a.png", "b.png", "--device", "bogus"], "device"),
     }
     if NO_CUDA:
         cases.update({
@@ -50,6 +55,7 @@ def _cases(root: Path) -> dict[str, tuple[list[str], str]]:
             "demo --device cuda": (["demo", "--device", "cuda", "--out", str(root / "d")], "CUDA"),
             "inr fit --device cuda": (["inr", "fit", "camera", "--device", "cuda",
                                        "--out", str(root / "f")], "CUDA"),
+            "sess --device cuda": (["sess", "a.png", "b.png", "--device", "cuda"], "CUDA"),
         })
     return cases
 
@@ -59,6 +65,8 @@ ALL = [
     "demo --out unwritable", "inr fit --out unwritable", "inr study --out unwritable",
     "mri train --out unwritable", "inr fit --steps 0", "inr fit --lr -1", "inr study --steps 0",
     "demo --steps 0", "eval --device cuda", "demo --device cuda", "inr fit --device cuda",
+    "ltrp train-mae --device bogus", "ltrp train-mae --out unwritable", "sess --device bogus",
+    "sess --device cuda",
 ]
 
 

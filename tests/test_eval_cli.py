@@ -301,8 +301,9 @@ def test_default_metrics_work_on_every_image_of_one_window(tmp_path, shape):
 
 
 def test_glance_grid_option_sets_the_grid(tmp_path):
-    from msglance.glance import ms_glance_index
     import torch
+
+    from msglance import metrics
 
     ref_f, pred_f, ref, pred = _raw_pair(tmp_path, np.uint8, 255)  # 128x128
     values = {}
@@ -313,8 +314,8 @@ def test_glance_grid_option_sets_the_grid(tmp_path):
         values[grid] = float(_row(out)["ms_glance"])
     assert values["0"] == values["48"]  # 96 * 128 / 256 = 48
     t = lambda a: torch.from_numpy(a.astype(np.float32))[None, None]  # noqa: E731
-    expected = ms_glance_index(t(pred), t(ref), grid=(20, 20),
-                               generator=torch.Generator().manual_seed(0))
+    expected = metrics.get("ms_glance").fn(t(pred), t(ref), data_range=255.0, grid=(20, 20),
+                                           generator=torch.Generator().manual_seed(0))
     assert values["20"] == pytest.approx(float(expected), abs=1e-6)
     res = _invoke(ref_f, pred_f, "--glance-grid", "-3", "--out", tmp_path / "bad")
     assert res.exit_code == 1 and "--glance-grid" in res.output

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from msglance.glance_grid import glance_grid_for
-from msglance.mri.train import TrainConfig, glance_grid
+from msglance.mri.config import TrainConfig
+from msglance.mri.config import glance_grid_side as glance_grid
 
 
 @pytest.mark.parametrize("size", [16, 17, 32, 48, 64, 95, 96, 128, 200, 256, 320, 512])

@@ -108,22 +108,47 @@ def test_complex_input_magnitude_and_channels():
     assert torch.isfinite(zz.grad).all()
 
 
+def test_windows_whose_float32_variance_rounds_negative_keep_loss_and_gradient_finite():
+    """The reference code's NaN, at its source: nearly flat windows at a large offset, whose
+    float32 ``E[x^2] - E[x]^2`` rounds below 0 (a SIREN output early in a fit has them), so
+    its ``sqrt`` is NaN in the forward. Ours computes those moments in float64, clamps, and
+    differentiates safely: loss and gradient stay finite, in our mode and in parity mode."""
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(0)
+    y = 0.7 + 1e-4 * torch.rand(1, 3, 64, 64, generator=g)
+    x = y + 1e-4 * torch.randn(y.shape, generator=g)
+    win = torch.full((3, 1, 16, 16), 1.0 / 256)  # the reference's moments: float32 conv
+    var = F.conv2d(x * x, win, groups=3) - F.conv2d(x, win, groups=3) ** 2
+    assert bool((var < 0).any()), "the hazard must be present"
+    assert bool(var.clamp_max(0).sqrt().isnan().any())  # sqrt of those: NaN
+    for loss in (MSGlanceLoss(pixel="l2", grid=(32, 32), window=16, seed=0),
+                 MSGlanceLoss(parity="official", padding="zero", grid=(32, 32), window=16, seed=0)):
+        a = x.clone().requires_grad_()
+        value = loss(a, y)
+        value.backward()
+        assert torch.isfinite(value) and bool(torch.isfinite(a.grad).all())
+
+
 @pytest.mark.slow
-def test_siren_fit_with_ms_glance_stays_finite_300_steps(astronaut):
-    """The layout that makes the reference code's SIREN loss NaN within ~10 steps."""
+def test_siren_fit_with_ms_glance_stays_finite_and_learns():
+    """A short real fit of the paper's INR loss (L2 + 0.01 global + 0.01 local): every step
+    finite and the fit really learns. (The NaN source itself is covered, far cheaper, by
+    the float32-negative-variance test above; this replaced a 300-step 128^2 fit that was
+    40 % of the suite's time.)"""
+    from skimage import data
     from skimage.transform import resize
 
     from msglance.inr import fit_siren
 
-    img = resize(astronaut[0].permute(1, 2, 0).numpy(), (128, 128), anti_aliasing=True)
+    img = resize(data.astronaut().astype(np.float32) / 255.0, (64, 64), anti_aliasing=True)
     target = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)
-    loss = MSGlanceLoss(pixel="l2", global_weight=0.01, local_weight=0.01, seed=0)
-    res = fit_siren(target, loss, steps=300, seed=0, device="cpu", log_every=50,
-                    hidden=128)
+    loss = MSGlanceLoss(pixel="l2", global_weight=0.01, local_weight=0.01, grid=(48, 48), seed=0)
+    res = fit_siren(target, loss, steps=80, seed=0, device="cpu", log_every=10, hidden=128)
     assert res.first_nonfinite_step is None
-    assert res.steps == 300
+    assert res.steps == 80
     assert all(np.isfinite(loss_value) for _, _, loss_value in res.history)
-    assert np.isfinite(res.psnr) and res.psnr > res.history[0][1] + 5  # it really learned
+    assert np.isfinite(res.psnr) and res.psnr > res.history[0][1] + 10  # it really learned
 
 
 # ---------------------------------------------------------------------------- errors

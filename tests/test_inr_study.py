@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from msglance.inr.commands import app
 from msglance.inr.study import RunRecord, StudyEvent, read_runs, run_study
-from msglance.inr.summary import markdown_table, summarize
+from msglance.inr.summary import study_table, summarize_runs
 
 MSG = "l2+0.01*global+0.01*local"
 TINY = ["--size", "32", "--steps", "20", "--device", "cpu", "--log-every", "5"]
@@ -166,13 +166,13 @@ def test_summary_gain_is_paired_and_best_is_bold():
         rec("a", "m", 0, 21.0, 0.11), rec("a", "m", 1, 22.5, 0.11), rec("b", "m", 0, 29.0, 0.11),
         RunRecord("b", "d", "m", 1, math.nan, math.nan, 0.11, 3, first_nonfinite_step=3),
     ]
-    ref, m = summarize(records, ["l2", "m"])
+    ref, m = summarize_runs(records, ["l2", "m"])
     assert (ref.gain_mean, ref.wins, ref.pairs) == (0.0, 0, 3)
     assert m.runs == 4 and m.nonfinite == 1 and m.pairs == 3 and m.wins == 2
     assert m.gain_mean == pytest.approx((1.0 + 0.5 - 1.0) / 3)
     assert m.overhead == pytest.approx(0.1)
     assert m.psnr_mean == pytest.approx((21 + 22.5 + 29) / 3)
-    table = markdown_table([ref, m])
+    table = study_table([ref, m])
     assert "| d | `m` | 4 | **24.17 ± 3.47** |" in table
     assert "+0.17 ± 0.85 | 2/3 | 110.0 | +10% | 1 |" in table
 

@@ -77,6 +77,16 @@ def test_merge_reset_and_empty():
         a.merge(MetricCollection(["mae"]))
 
 
+def test_per_batch_options_override_the_collection_options():
+    x, y = _data(4)
+    mc = MetricCollection(["psnr", "mae"], data_range=1.0)
+    mc.update(x[:2], y[:2], data_range=2.0)
+    mc.update(x[2:], y[2:])
+    expected = torch.cat([metrics.psnr(x[:2], y[:2], data_range=2.0, reduction="none"),
+                          metrics.psnr(x[2:], y[2:], data_range=1.0, reduction="none")])
+    assert mc.compute()["psnr"] == pytest.approx(expected.mean().item(), abs=1e-9)
+
+
 def test_bad_arguments():
     with pytest.raises(metrics.UnknownMetricError, match="did you mean 'ssim'"):
         MetricCollection(["ssmi"])

@@ -15,19 +15,19 @@ from typer.testing import CliRunner
 
 from msglance.mri.commands import app
 from msglance.mri.compare import loss_slug
-from msglance.mri.evaluate import Reconstructions, evaluate_run, score_reconstructions
+from msglance.mri.scoring import (
+    Reconstructions,
+    evaluate_run,
+    reconstruct_dataset,
+    score_dataset,
+    score_reconstructions,
+)
 from msglance.mri.masks import load_masks, save_masks
-from msglance.mri.train import TrainConfig, train
+from msglance.mri.config import TrainConfig
+from msglance.mri.train import train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_quiet")
 
 
 def test_scores_follow_the_fastmri_convention():
@@ -54,6 +54,41 @@ def test_scores_follow_the_fastmri_convention():
     assert scores.summary["volumes"] == 2 and scores.summary["slices"] == 5
     assert scores.summary["gain_psnr"] > 5  # recon noise 3x smaller than zero-filled noise
     assert scores.volumes["b"]["data_range"] < scores.volumes["a"]["data_range"]
+
+
+class _Slices(torch.utils.data.Dataset):
+    """Synthetic slices (noise around a random target), in the dataset item format."""
+
+    def __init__(self, volumes):
+        g = torch.Generator().manual_seed(1)
+        self.volumes = volumes
+        self.target = torch.rand(len(volumes), 1, 16, 16, generator=g)
+        self.zf = self.target + 0.1 * torch.randn(len(volumes), 1, 16, 16, generator=g)
+
+    def __len__(self):
+        return len(self.volumes)
+
+    def __getitem__(self, i):
+        return {"zero_filled": self.zf[i], "kspace": torch.zeros(1, 16, 16, 2),
+                "mask": torch.ones(16), "target": self.target[i], "slice_id": f"s{i}",
+                "volume_id": self.volumes[i]}
+
+
+class _Shrink(torch.nn.Module):
+    def forward(self, zf, kspace, mask):
+        return 0.9 * zf + 0.05
+
+
+def test_streamed_scores_equal_the_held_ones():
+    data = _Slices(["a", "a", "a", "b", "b", "c"])
+    held = score_reconstructions(reconstruct_dataset(_Shrink(), data, batch_size=4))
+    streamed = score_dataset(_Shrink(), data, batch_size=4)
+    assert streamed.slices == held.slices and streamed.volumes == held.volumes
+    for key in ("recon", "zero_filled"):
+        for name, value in held.summary[key].items():
+            assert streamed.summary[key][name] == pytest.approx(value, abs=1e-9), (key, name)
+    with pytest.raises(ValueError, match="'a' was scored already"):
+        score_dataset(_Shrink(), _Slices(["a", "b", "a"]))
 
 
 @pytest.fixture(scope="module")

@@ -87,6 +87,9 @@ def test_sess_index_on_tensors(monkeypatch):
         sess_index(torch.zeros(1, 2, 32, 32), torch.zeros(1, 2, 32, 32))
     with pytest.raises(ValueError):
         sess_index(img * 2, img)
+    bad = img.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    assert torch.isnan(sess_index(bad, img, check_range=False))
 
 
 def test_grey_images_are_repeated_to_rgb(generator):
@@ -115,3 +118,26 @@ def test_mismatched_embedding_dimensions():
     b = SceneGraph.create([Node("b", "x", (0.5, 0.5), embedding=np.ones(4))])
     with pytest.raises(ValueError, match="differ in length"):
         sess_graphs(a, b)
+
+
+def test_region_features_see_only_their_mask():
+    from msglance.metrics.effnet import load_efficientnet_lite0, preprocess
+    from msglance.semantic.region_features import embed_regions, imagenet_classes
+
+    img = (data.chelsea()[::4, ::4] / 255.0).astype(np.float32)
+    h, w = img.shape[:2]
+    masks = np.zeros((2, h, w), bool)
+    rr, cc = np.mgrid[0:h, 0:w]
+    masks[0] = (rr - h / 2) ** 2 + (cc - w / 2) ** 2 < (h / 3) ** 2  # a disc
+    masks[1] = ~masks[0]
+    feats = embed_regions(img, masks, size=64)
+    other = img.copy()
+    other[~masks[0]] = 1.0 - other[~masks[0]]  # change everything outside the disc
+    again = embed_regions(other, masks, size=64)
+    np.testing.assert_allclose(again.embeddings[0], feats.embeddings[0], atol=1e-6)
+    assert not np.allclose(again.embeddings[1], feats.embeddings[1], atol=1e-3)
+    assert set(feats.labels) <= set(imagenet_classes()) and len(imagenet_classes()) == 1000
+    model = load_efficientnet_lite0()
+    x = preprocess(torch.from_numpy(img).permute(2, 0, 1)[None])
+    with torch.no_grad():
+        torch.testing.assert_close(model.classify(model.pooled_features(x)), model(x))

@@ -12,8 +12,9 @@ from msglance.semantic.scene_graph import Edge, Node, SceneGraph
 from msglance.semantic.score import sess_graphs
 
 
-def test_matches_transformers_bert_with_mean_pooling():
+def test_matches_transformers_bert_with_mean_pooling(monkeypatch):
     """Independent check: Hugging Face BertModel + masked mean pooling, batch-padded."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # local files only, before transformers loads
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     texts = ["left of", "a man riding a horse on a field, wearing a hat", "pony"]

@@ -72,7 +72,8 @@ def test_check_data_range_rejects_nan():
 @pytest.mark.parametrize("term", losses.valid_terms())
 def test_every_loss_propagates_a_non_finite_prediction(term, bad):
     x, x_bad, y = _pair(bad, _side(term))
-    loss = losses.parse(term, grid=(16, 16))
+    small_grid = losses.TERMS.get(term, term) in ("glance_global", "ms_glance")
+    loss = losses.parse(term, **({"grid": (16, 16)} if small_grid else {}))
     assert bool(torch.isfinite(loss(x, y))), term
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -107,3 +108,95 @@ def test_nan_where_nonfinite_keeps_other_items_gradients():
     assert out[1].isnan() and out[0] == 2.0 and out[2] == 2.0
     out[[0, 2]].sum().backward()
     assert w.grad.tolist() == [2.0, 0.0, 2.0]
+
+
+# ------------------------------------------------------------------ parameter validation
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -0.5, "0.1", True])
+@pytest.mark.parametrize("name", ["global_weight", "local_weight", "pixel_weight"])
+def test_msglance_loss_weights_must_be_finite_and_non_negative(name, value):
+    from msglance.glance import MSGlanceLoss
+
+    with pytest.raises((ValueError, TypeError), match=name):
+        MSGlanceLoss(**{name: value}, pixel="l1")
+    if name != "pixel_weight":
+        from msglance.glance import ms_glance_index
+
+        x = torch.rand(1, 1, 16, 16)
+        with pytest.raises((ValueError, TypeError), match=name):
+            ms_glance_index(x, x, grid=(4, 4), window=3, **{name: value})
+
+
+@pytest.mark.parametrize("name", ["psnr", "ssim", "mse", "blur_effect", "glance_local"])
+def test_data_range_accepts_numpy_scalars_and_0d_tensors(name):
+    import numpy as np
+
+    spec = metrics.get(name)
+    x = torch.rand(2, 1, 32, 32)
+    ref = _call(spec, x, x.flip(-1), data_range=1.0)
+    for dr in (np.float32(1.0), np.float64(1.0), np.int64(1), torch.tensor(1.0)):
+        torch.testing.assert_close(_call(spec, x, x.flip(-1), data_range=dr), ref)
+
+
+@pytest.mark.parametrize("dr", [float("inf"), float("nan"), 0.0, -1.0, 1e200, 10**400,
+                                torch.tensor([1.0, 2.0]), "1"])
+@pytest.mark.parametrize("name", ["psnr", "ssim", "blur_effect", "glance_local"])
+def test_bad_data_range_is_a_clear_error(name, dr):
+    spec = metrics.get(name)
+    x = torch.rand(2, 1, 32, 32)
+    with pytest.raises((ValueError, TypeError), match="data_range"):
+        _call(spec, x, x, data_range=dr)
+
+
+@pytest.mark.parametrize("grid,repeats,message", [
+    ((8.5, 8), 2, "grid"), ((8, 0), 2, "grid"), ((8,), 2, "grid"), ((True, 8), 2, "grid"),
+    ((8, 8), 0, "repeats"), ((8, 8), 2.0, "repeats"),
+])
+def test_global_sampling_settings_are_validated_up_front(grid, repeats, message):
+    from msglance.glance import GlobalGlanceLoss, global_glance_index
+
+    x = torch.rand(1, 1, 32, 32)
+    with pytest.raises(ValueError, match=message):
+        global_glance_index(x, x, grid=grid, repeats=repeats, window=3)
+    with pytest.raises(ValueError, match=message):
+        GlobalGlanceLoss(grid=grid, repeats=repeats, window=3)  # at construction, not first call
+
+
+def test_an_int_grid_is_a_square_grid():
+    from msglance.glance import global_glance_index
+
+    x, y = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    a = global_glance_index(x, y, grid=8, window=3, generator=torch.Generator().manual_seed(0))
+    b = global_glance_index(x, y, grid=(8, 8), window=3, generator=torch.Generator().manual_seed(0))
+    assert a == b
+
+
+def test_absurd_work_is_refused_before_allocating_with_the_estimate():
+    from msglance.glance import global_glance_index
+
+    x = torch.rand(1, 1, 32, 32)
+    with pytest.raises(ValueError, match=r"977 per pixel.*1000x10000 mosaic"):
+        global_glance_index(x, x, grid=(1000, 1000), replacement=True)
+    with pytest.raises(ValueError, match=r"bins=10000.*1\.5 GiB"):
+        metrics.nmi(x, x, bins=10000)
+
+
+@pytest.mark.parametrize("name", ["blur_effect", "mlc", "mslc"])
+def test_no_reference_measures_reject_an_empty_batch(name):
+    with pytest.raises(ValueError, match="empty"):
+        metrics.get(name).fn(torch.rand(0, 1, 16, 16))
+
+
+def test_effnet_distance_of_an_infinite_prediction_is_not_finite():
+    """A bad last pixel never reaches the features (the stride-2 stem with TensorFlow SAME
+    padding skips it), and ReLU6 clips inf: the network alone returned a finite distance
+    (found by tests/test_contract.py)."""
+    if "effnet_distance" not in metrics.available():
+        pytest.skip("effnet_distance unavailable")
+    g = torch.Generator().manual_seed(14)
+    y = torch.rand(2, 3, 64, 64, generator=g)
+    x = torch.rand(2, 3, 64, 64, generator=g)
+    x[0, 2, 63, 63] = float("inf")
+    value = metrics.get("effnet_distance").fn(x, y, reduction="none", check_range=False)
+    assert not bool(torch.isfinite(value[0])) and bool(torch.isfinite(value[1]))

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from msglance.extras import require
 
-import msglance
+require("typer", "cli")  # the command line needs the cli extra: say so instead of a traceback
+require("rich", "cli")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+import msglance  # noqa: E402
 
 app = typer.Typer(
     help="MS-Glance losses and image-reconstruction metrics.",

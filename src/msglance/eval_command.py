@@ -100,7 +100,7 @@ def eval_command(
             progress.stop()
             raise cli_error(exc, code=1) from None
 
-    summary = ev.summarize(result)
+    summary = ev.summarize_evaluation(result)
     names = list(config.metrics)
     rp.write_per_item_csv(out / "per_item.csv", result.items, names)
     rp.write_summary_json(out / "summary.json", summary)

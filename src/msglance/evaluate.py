@@ -69,7 +69,7 @@ __all__ = [
     "Failure",
     "ItemResult",
     "Pair",
-    "Sample",
+    "EvalSample",
     "evaluate",
     "iter_samples",
     "load_sample",
@@ -78,7 +78,7 @@ __all__ = [
     "parse_data_range",
     "read_mask",
     "resolve_metrics",
-    "summarize",
+    "summarize_evaluation",
 ]
 
 DEFAULT_METRICS: tuple[str, ...] = ("psnr", "ssim", "ms_glance", "nmi", "mae")
@@ -110,7 +110,7 @@ class EvalConfig:
 
 
 @dataclass
-class Sample:
+class EvalSample:
     """One item ready for the metrics: tensors ``(1, C, *spatial)`` on the device."""
 
     name: str
@@ -364,9 +364,9 @@ def read_mask(path: Path) -> np.ndarray:
 
 def _pair_items(
     pair: Pair, config: EvalConfig, mask: np.ndarray | None
-) -> tuple[list[tuple[str, int | None, Callable[[], Sample]]], list[str]]:
+) -> tuple[list[tuple[str, int | None, Callable[[], EvalSample]]], list[str]]:
     """Read a pair: ``([(name, index, prepare)], skipped)``; ``prepare()`` builds that one
-    item's :class:`Sample` (its errors concern that item only); ``skipped`` names the slices
+    item's :class:`EvalSample` (its errors concern that item only); ``skipped`` names the slices
     whose mask slice is empty.
 
     Raises:
@@ -385,7 +385,7 @@ def _pair_items(
     auto_range = float(ref_arr.max()) if fixed_range is None else None
     refs = _to_items(ref_arr, is_volume, config.volume_mode)
     preds = _to_items(pred_arr, is_volume, config.volume_mode)
-    items: list[tuple[str, int | None, Callable[[], Sample]]] = []
+    items: list[tuple[str, int | None, Callable[[], EvalSample]]] = []
     skipped: list[str] = []
     for (index, r), (_, p) in zip(refs, preds):
         name = pair.name if index is None else f"{pair.name}[{index}]"
@@ -404,7 +404,7 @@ def _pair_items(
 
 def iter_samples(
     pair: Pair, config: EvalConfig, mask: np.ndarray | None = None
-) -> Iterator[Sample]:
+) -> Iterator[EvalSample]:
     """Read a pair and yield its items (one, or one per NIfTI slice), prepared; slices
     whose mask slice is empty are left out.
 
@@ -417,7 +417,7 @@ def iter_samples(
         yield prepare()
 
 
-def load_sample(pair: Pair, index: int | None, config: EvalConfig, mask: np.ndarray | None = None) -> Sample:
+def load_sample(pair: Pair, index: int | None, config: EvalConfig, mask: np.ndarray | None = None) -> EvalSample:
     """The one item ``index`` (slice) of a pair, as :func:`iter_samples` prepares it."""
     items, _ = _pair_items(pair, config, mask)
     for _, item_index, prepare in items:
@@ -426,7 +426,7 @@ def load_sample(pair: Pair, index: int | None, config: EvalConfig, mask: np.ndar
     raise ValueError(f"{pair.name} has no item {index}")
 
 
-def _prepare(name, pair, index, r, p, config, mask, auto_range, fixed_range) -> Sample:
+def _prepare(name, pair, index, r, p, config, mask, auto_range, fixed_range) -> EvalSample:
     if config.crop is not None:
         r, p = _center_crop(r, config.crop, name), _center_crop(p, config.crop, name)
         if mask is not None and mask.shape[-2:] != r.shape[-2:]:
@@ -459,7 +459,7 @@ def _prepare(name, pair, index, r, p, config, mask, auto_range, fixed_range) -> 
                     "8-bit files, 65535 for 16-bit, the raw range for NIfTI; set --data-range "
                     "to it, or auto)"
                 ) from None
-    return Sample(name, pair, index, ref, pred, data_range, check)
+    return EvalSample(name, pair, index, ref, pred, data_range, check)
 
 
 def data_range_note(config: EvalConfig) -> str:
@@ -482,7 +482,7 @@ def data_range_note(config: EvalConfig) -> str:
 # ------------------------------------------------------------------------------ metrics
 
 
-def _metric_kwargs(name: str, sample: Sample, seed: int, glance_grid: int) -> dict:
+def _metric_kwargs(name: str, sample: EvalSample, seed: int, glance_grid: int) -> dict:
     if name in _RANDOM_METRICS:
         g = torch.Generator(device=sample.ref.device)
         g.manual_seed(seed)
@@ -492,7 +492,7 @@ def _metric_kwargs(name: str, sample: Sample, seed: int, glance_grid: int) -> di
 
 
 def compute_sample(
-    sample: Sample, names: tuple[str, ...], seed: int = 0, glance_grid: int = 0
+    sample: EvalSample, names: tuple[str, ...], seed: int = 0, glance_grid: int = 0
 ) -> tuple[dict[str, float], list[Failure]]:
     """All metrics of one sample; a metric that raises gives ``nan`` and a :class:`Failure`.
 
@@ -576,19 +576,25 @@ def evaluate(
     return result
 
 
-def summarize(result: EvalResult) -> dict:
-    """Mean, std (ddof 1), count and direction of every metric, plus the conventions."""
+def summarize_evaluation(result: EvalResult) -> dict:
+    """Mean, std (ddof 1), count and direction of every metric, plus the conventions.
+
+    The statistics come from a :class:`msglance.metrics.MetricCollection` of the per-item
+    values (finite values only; infinite ones are counted in ``n_infinite``)."""
     per_metric = {}
-    for name in resolve_metrics(result.config.metrics):
+    names = resolve_metrics(result.config.metrics)
+    values = {name: [it.values.get(name, math.nan) for it in result.items] for name in names}
+    collection = metrics.MetricCollection(list(names))
+    collection.add_values(values)
+    stats = collection.summary(sync=False)
+    for name in names:
         spec = metrics.get(name)
-        vals = np.array([it.values.get(name, math.nan) for it in result.items], dtype=float)
-        finite = vals[np.isfinite(vals)]
-        n_inf = int(np.isinf(vals).sum())
+        entry = stats[name]
         per_metric[name] = {
-            "mean": float(finite.mean()) if finite.size else None,
-            "std": float(finite.std(ddof=1)) if finite.size > 1 else (0.0 if finite.size else None),
-            "n": int(finite.size),
-            "n_infinite": n_inf,
+            "mean": entry["mean"] if entry["count"] else None,
+            "std": entry["std"] if entry["count"] else None,
+            "n": entry["count"],
+            "n_infinite": int(np.isinf(np.asarray(values[name], dtype=float)).sum()),
             "higher_is_better": spec.higher_is_better,
             "convention": spec.convention,
         }

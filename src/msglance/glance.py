@@ -83,6 +83,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import warnings
 from typing import Literal
 
@@ -92,15 +93,27 @@ from torch import Tensor, nn
 
 from msglance.chunking import chunked_row_sums
 from msglance.filters import box_filter, box_filter_adjoint
-from msglance.validation import check_pair, check_reduction, nan_where_nonfinite, reduce
+from msglance.validation import (
+    ComplexMode,
+    check_nonnegative,
+    check_pair,
+    check_reduction,
+    complex_to_real,
+    is_real_imag_pair,
+    nan_where_nonfinite,
+    reduce,
+    safe_sqrt,
+)
 
 __all__ = [
     "AirPriorWarning",
     "DEFAULT_EPS",
+    "MAX_DRAWS_PER_PIXEL",
     "GlobalGlanceLoss",
     "LocalGlanceLoss",
     "MSGlanceLoss",
     "OFFICIAL_C3",
+    "check_grid",
     "glance_index",
     "glance_index_map",
     "global_glance_index",
@@ -113,11 +126,14 @@ logger = logging.getLogger(__name__)
 #: the five window moment maps ``(mu_x, mu_y, E[x^2], E[y^2], E[xy])`` (or their gradients)
 Moments = tuple[Tensor, Tensor, Tensor, Tensor, Tensor]
 Padding = Literal["valid", "zero"]
-ComplexMode = Literal["magnitude", "channels"]
 Parity = Literal["official"] | None
 
 #: Default Glance Index stabiliser, in squared data units, for data on a ``[0, 1]`` scale.
 DEFAULT_EPS: float = 1e-8
+
+#: Most Global Glance draws per pixel allowed with ``replacement=True`` (beyond it the
+#: mosaic is mostly repeats of the same pixels and the work grows without bound).
+MAX_DRAWS_PER_PIXEL: int = 64
 
 #: Stabiliser of the reference implementation's per-window statistic, ``0.03**2 / 2``.
 OFFICIAL_C3: float = 0.03**2 / 2
@@ -132,36 +148,6 @@ class AirPriorWarning(UserWarning):
 # ----------------------------------------------------------------------------------------
 
 
-def _safe_sqrt(v: Tensor) -> Tensor:
-    """``sqrt(max(v, 0))`` with a zero (not infinite) gradient where ``v <= 0``; NaN stays NaN."""
-    pos = v > 0
-    low = torch.where(v.isnan(), v, torch.zeros_like(v))
-    return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), low)
-
-
-def _is_real_imag_pair(t: Tensor) -> bool:
-    """A real ``(B, C, H, W, 2)`` or ``(B, C, D, H, W, 2)`` tensor of (real, imaginary) parts.
-
-    (A genuine 3-D volume whose last axis has size 2 would be read this way; such a volume
-    cannot hold a Glance window larger than 2 anyway.)
-    """
-    return (not t.is_complex()) and t.ndim in (5, 6) and t.shape[-1] == 2
-
-
-def _to_real(t: Tensor, complex_mode: str) -> Tensor:
-    if t.is_complex():
-        re, im = t.real, t.imag
-    elif _is_real_imag_pair(t):
-        re, im = t[..., 0], t[..., 1]
-    else:
-        return t
-    if complex_mode == "magnitude":
-        return _safe_sqrt(re * re + im * im)
-    if complex_mode == "channels":
-        return torch.cat([re, im], dim=1)
-    raise ValueError(f"complex_mode must be 'magnitude' or 'channels', got {complex_mode!r}")
-
-
 def _prepare(x: Tensor, y: Tensor, complex_mode: str) -> tuple[Tensor, Tensor, torch.dtype]:
     """Validate, reduce complex input to real, and up-cast half precision to float32.
 
@@ -169,8 +155,8 @@ def _prepare(x: Tensor, y: Tensor, complex_mode: str) -> tuple[Tensor, Tensor, t
     """
     check_pair(x, y, ndims=(4, 5, 6), allow_complex=True)
     out_dtype = x.dtype
-    if x.is_complex() or _is_real_imag_pair(x):
-        x, y = _to_real(x, complex_mode), _to_real(y, complex_mode)
+    if x.is_complex() or is_real_imag_pair(x):
+        x, y = complex_to_real(x, complex_mode), complex_to_real(y, complex_mode)
         out_dtype = x.dtype
     elif x.ndim == 6:
         raise ValueError(
@@ -183,13 +169,13 @@ def _prepare(x: Tensor, y: Tensor, complex_mode: str) -> tuple[Tensor, Tensor, t
 
 
 def _check_common(window: int, stride: int, padding: str, eps: float, parity: Parity) -> None:
-    if not isinstance(window, int) or window < 1:
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise ValueError(f"window must be a positive int, got {window!r}")
-    if not isinstance(stride, int) or stride < 1:
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         raise ValueError(f"stride must be a positive int, got {stride!r}")
     if padding not in ("valid", "zero"):
         raise ValueError(f"padding must be 'valid' or 'zero', got {padding!r}")
-    if not eps > 0:
+    if not check_nonnegative(eps, "eps") > 0:
         raise ValueError(f"eps must be > 0, got {eps}")
     if parity not in (None, "official"):
         raise ValueError(f"parity must be None or 'official', got {parity!r}")
@@ -341,7 +327,7 @@ def _index_from_moments(moments: Moments, eps: float, official: bool) -> Tensor:
     _, _, raw_x, raw_y, cov = _terms(moments)
     var_x, var_y = raw_x.clamp_min(0.0), raw_y.clamp_min(0.0)
     if official:
-        return (cov + OFFICIAL_C3) / (_safe_sqrt(var_x) * _safe_sqrt(var_y) + OFFICIAL_C3)
+        return (cov + OFFICIAL_C3) / (safe_sqrt(var_x) * safe_sqrt(var_y) + OFFICIAL_C3)
     # two windows whose variances both round below 0 are flat: their covariance is 0
     cov = cov.masked_fill_((raw_x < 0) & (raw_y < 0), 0.0)
     # a division by sqrt(a * a) (not a product with rsqrt) keeps GI(u, u) exactly 1
@@ -353,7 +339,7 @@ def _moment_grads(moments: Moments, eps: float, official: bool, grad: Tensor) ->
     mx, my, raw_x, raw_y, cov = _terms(moments)
     var_x, var_y = raw_x.clamp_min(0.0), raw_y.clamp_min(0.0)
     if official:
-        sx, sy = _safe_sqrt(var_x), _safe_sqrt(var_y)
+        sx, sy = safe_sqrt(var_x), safe_sqrt(var_y)
         denom = sx * sy + OFFICIAL_C3
         s = (cov + OFFICIAL_C3) / denom
         d_cov = grad / denom
@@ -682,6 +668,41 @@ def _mosaic_index(
     return torch.cat([index, index.gather(1, perms.flatten(1))], dim=1)
 
 
+def check_grid(grid: int | tuple[int, int], repeats: int, delta: float | None = None) -> tuple[int, int]:
+    """Validate the Global Glance sampling settings; returns the grid as ``(n, m)``.
+
+    ``grid`` is two positive ints (or one, for a square grid); ``repeats`` a positive int;
+    ``delta`` ``None`` or a finite number ``>= 0``. Integers of any kind (NumPy included)
+    are accepted, fractional or boolean values are not.
+
+    Examples:
+        >>> check_grid(32, 10), check_grid((8, 12), 1)
+        ((32, 32), (8, 12))
+    """
+    pair = (grid, grid) if _is_int(grid) else grid
+    try:
+        ok = len(pair) == 2 and all(_is_int(v) and v >= 1 for v in pair)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"grid must be a positive int or two positive ints (n, m), got {grid!r}")
+    if not (_is_int(repeats) and repeats >= 1):
+        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    if delta is not None:
+        check_nonnegative(delta, "delta")
+    return int(pair[0]), int(pair[1])
+
+
+def _is_int(v: object) -> bool:
+    if isinstance(v, bool):
+        return False
+    try:
+        operator.index(v)
+    except TypeError:
+        return False
+    return True
+
+
 def global_glance_index(
     x: Tensor,
     y: Tensor,
@@ -740,12 +761,16 @@ def global_glance_index(
     """
     _check_common(window, stride, padding, eps, parity)
     check_reduction(reduction)
-    if len(grid) != 2 or min(grid) < 1:
-        raise ValueError(f"grid must be two positive ints (n, m), got {grid!r}")
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
-    n, m = int(grid[0]), int(grid[1])
+    n, m = check_grid(grid, repeats, delta)
     xr, yr, out_dtype = _prepare(x, y, complex_mode)
+    pixels = yr[0, 0].numel()
+    if replacement and n * m > MAX_DRAWS_PER_PIXEL * pixels:
+        raise ValueError(
+            f"grid {grid!r} draws {n * m} positions per item from {pixels} pixels "
+            f"(spatial shape {tuple(yr.shape[2:])}), {n * m / pixels:.0f} per pixel, into a "
+            f"{n}x{m * repeats} mosaic per channel; at most {MAX_DRAWS_PER_PIXEL} draws per "
+            "pixel are allowed: use a smaller grid"
+        )
     mos_h, mos_w = n, m * repeats
     pad = 2 * ((window - 1) // 2) if (padding == "zero" or parity == "official") else 0
     if min(mos_h, mos_w) + pad < window:
@@ -782,7 +807,9 @@ def ms_glance_index(
     ``parity``) or to the global one only (``grid``, ``repeats``, ``delta``, ``generator``,
     ``replacement``, ``position_weights``).
     """
-    if global_weight < 0 or local_weight < 0 or global_weight + local_weight <= 0:
+    global_weight = check_nonnegative(global_weight, "global_weight")
+    local_weight = check_nonnegative(local_weight, "local_weight")
+    if global_weight + local_weight <= 0:
         raise ValueError(
             f"weights must be >= 0 with a positive sum, got {global_weight}, {local_weight}"
         )
@@ -884,7 +911,8 @@ class GlobalGlanceLoss(_SeededModule):
         super().__init__(seed, generator)
         _check_common(window, stride, padding, eps, parity)
         check_reduction(reduction)
-        self.grid, self.window, self.stride, self.repeats = tuple(grid), window, stride, repeats
+        grid = check_grid(grid, repeats, delta)
+        self.grid, self.window, self.stride, self.repeats = grid, window, stride, repeats
         self.delta, self.replacement, self.padding, self.eps = delta, replacement, padding, eps
         self.reduction, self.complex_mode, self.parity = reduction, complex_mode, parity
         if position_weights is not None and not isinstance(position_weights, Tensor):
@@ -929,8 +957,11 @@ class MSGlanceLoss(nn.Module):
             map given to :meth:`forward` overrides it for that call.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (per-item losses).
 
-    After each call, ``last_terms`` maps ``"pixel"``, ``"global"`` and ``"local"`` to the
-    detached (reduced) term values, for logging.
+    ``complex_mode`` governs every term: with ``"magnitude"`` the pixel term compares
+    magnitudes, as the Glance terms do. The pixel term is computed in float32 (or wider).
+
+    After each call, :attr:`last_terms` maps ``"pixel"``, ``"global"`` and ``"local"`` to
+    the unweighted term values as floats, like :attr:`msglance.losses.CompositeLoss.last_terms`.
     """
 
     def __init__(
@@ -958,8 +989,10 @@ class MSGlanceLoss(nn.Module):
         if pixel not in (None, "l1", "l2"):
             raise ValueError(f"pixel must be 'l1', 'l2' or None, got {pixel!r}")
         check_reduction(reduction)
-        self.global_weight, self.local_weight = float(global_weight), float(local_weight)
-        self.pixel, self.pixel_weight, self.reduction = pixel, float(pixel_weight), reduction
+        self.global_weight = check_nonnegative(global_weight, "global_weight")
+        self.local_weight = check_nonnegative(local_weight, "local_weight")
+        self.pixel, self.pixel_weight = pixel, check_nonnegative(pixel_weight, "pixel_weight")
+        self.reduction, self.complex_mode = reduction, complex_mode
         self.global_loss = GlobalGlanceLoss(
             grid, window, stride, repeats, delta, replacement, padding, eps, "none",
             complex_mode, parity, seed, generator, position_weights,
@@ -967,11 +1000,22 @@ class MSGlanceLoss(nn.Module):
         self.local_loss = LocalGlanceLoss(
             window, stride, padding, eps, "none", complex_mode, parity
         )
-        self.last_terms: dict[str, Tensor] = {}
+        self._last: dict[str, Tensor] = {}
 
-    def _pixel(self, x: Tensor, y: Tensor) -> Tensor:
-        diff = (x - y).abs() if self.pixel == "l1" else (x - y).abs().square()
-        return diff.flatten(1).mean(dim=1)
+    @property
+    def last_terms(self) -> dict[str, float]:
+        """Each term's value at the last call (unweighted, reduced as the loss; with
+        ``reduction="none"`` the mean over items), as floats for logging. Kept as detached
+        tensors until read, so logging costs no device sync unless it happens."""
+        return {k: float(v.mean()) for k, v in self._last.items()}
+
+    def _pixel(self, xr: Tensor, yr: Tensor, out_dtype: torch.dtype) -> Tensor:
+        """L1/L2 on the prepared (real, float32-or-wider) pair: the same view of complex
+        input as the Glance terms, no float16 overflow of ``(x - y)^2``."""
+        diff = (xr - yr).abs()
+        if self.pixel == "l2":
+            diff = diff.square()
+        return diff.flatten(1).mean(dim=1).to(out_dtype)
 
     def forward(self, x: Tensor, y: Tensor, position_weights: Tensor | None = None) -> Tensor:
         terms: dict[str, Tensor] = {}
@@ -983,14 +1027,15 @@ class MSGlanceLoss(nn.Module):
             terms["local"] = self.local_loss(x, y)
             part = self.local_weight * terms["local"]
             total = part if total is None else total + part
+        if self.pixel is not None or total is None:
+            xr, yr, out_dtype = _prepare(x, y, self.complex_mode)
         if self.pixel is not None:
-            terms["pixel"] = self._pixel(x, y)
+            terms["pixel"] = self._pixel(xr, yr, out_dtype)
             part = self.pixel_weight * terms["pixel"]
             total = part if total is None else total + part
-        if total is None:
-            check_pair(x, y, ndims=(4, 5, 6), allow_complex=True)
-            total = x.real.new_zeros(x.shape[0])
-        self.last_terms = {k: reduce(v.detach(), self.reduction) for k, v in terms.items()}
+        if total is None:  # every weight 0 and no pixel term: 0, differentiable, NaN kept
+            total = (xr.flatten(1) * 0.0).sum(dim=1).to(out_dtype)
+        self._last = {k: reduce(v.detach(), self.reduction) for k, v in terms.items()}
         return reduce(total, self.reduction)
 
     def extra_repr(self) -> str:

@@ -22,7 +22,10 @@ Every term is ``1 - metric`` for a similarity and the metric itself for an error
 distance. Any other registry entry with a ``loss_factory`` can be named directly. Keyword options
 given to :func:`parse` (e.g. ``seed=0``, ``delta=0.01``) are forwarded to each term whose
 factory accepts them, so ``parse("l1 + 0.01*global + 0.01*local", delta=0.01)`` applies the
-air prior to the global term only.
+air prior to the global term only; an option that no loss term at all takes (a typo) is an
+error, whatever the spec. An option named after a term of the spec takes a dict of options
+for that term alone, which override the shared ones: ``parse("ssim + local", window=7, ssim={"window": "box7"})`` (a
+Glance ``window`` is an int, an SSIM ``window`` a name).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import logging
 import re
 
 from torch import Tensor, nn
+
+from msglance.validation import check_nonnegative
 
 __all__ = ["CompositeLoss", "TERMS", "parse", "valid_terms"]
 
@@ -80,14 +85,38 @@ def valid_terms() -> list[str]:
     return sorted(set(TERMS) | set(with_loss))
 
 
-def _accepted_options(factory, options: dict) -> dict:
+def _known_options() -> set[str]:
+    """Every option some available loss term takes."""
+    from msglance import metrics
+
+    names: set[str] = set()
+    for term in valid_terms():
+        accepted = _option_names(metrics.get(TERMS.get(term, term)).loss_factory)
+        names |= accepted or set()
+    return names
+
+
+def _option_names(factory) -> set[str] | None:
+    """Keyword options ``factory`` accepts; ``None`` if it cannot tell (takes any).
+
+    A factory taking ``**options`` is judged by the ``__init__`` of the module it builds
+    with no options (e.g. the ``msglance`` term's ``MSGlanceLoss``).
+    """
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
-        return {}
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names = {n for n, p in params.items() if p.kind in kinds}
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return dict(options)
-    return {k: v for k, v in options.items() if k in params}
+        try:
+            inner = inspect.signature(type(factory())).parameters
+        except (TypeError, ValueError):
+            return None
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inner.values()):
+            return None
+        names |= {n for n, p in inner.items() if p.kind in kinds}
+    return names
 
 
 class CompositeLoss(nn.Module):
@@ -106,8 +135,10 @@ class CompositeLoss(nn.Module):
         super().__init__()
         if not terms:
             raise ValueError("a composite loss needs at least one term")
+        if set(terms) != set(weights):
+            raise ValueError(f"terms {sorted(terms)} and weights {sorted(weights)} differ")
         self.terms = nn.ModuleDict(terms)
-        self.weights = dict(weights)
+        self.weights = {k: check_nonnegative(w, f"weight of {k!r}") for k, w in weights.items()}
         self._last: dict[str, Tensor] = {}
 
     @property
@@ -120,7 +151,9 @@ class CompositeLoss(nn.Module):
 
     @property
     def last_terms(self) -> dict[str, float]:
-        return {k: float(v) for k, v in self._last.items()}
+        """Each term's unweighted value at the last call (the mean over items for terms
+        built with ``reduction="none"``)."""
+        return {k: float(v.mean()) for k, v in self._last.items()}
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         total: Tensor | None = None
@@ -144,11 +177,19 @@ def parse(spec: str, **options) -> CompositeLoss:
     Args:
         spec: e.g. ``"l2 + 0.01*global + 0.01*local"``, ``"l2 + 0.1*ssim"``, ``"l1+msglance"``.
         **options: forwarded to each term whose factory accepts them (``seed``, ``delta``,
-            ``grid``, ``window``, ``data_range``, ...).
+            ``grid``, ``window``, ``data_range``, ...); an option named after a term of the
+            spec is a dict of options for that term only.
 
     Raises:
         ValueError: empty or malformed spec, an unknown or unavailable term (the message
-            lists the valid ones), a repeated term, a negative or non-finite coefficient.
+            lists the valid ones), a repeated term, a negative or non-finite coefficient,
+            an option no loss term takes (the message lists what the spec's terms take), a
+            per-term option that term does not take.
+
+    Examples:
+        >>> loss = parse("l1 + 0.5*ssim", ssim={"window": "box7"})
+        >>> loss.spec
+        'l1 + 0.5*ssim'
     """
     from msglance import metrics
 
@@ -156,6 +197,7 @@ def parse(spec: str, **options) -> CompositeLoss:
         raise ValueError(f"empty loss spec {spec!r}; e.g. 'l2 + 0.01*global + 0.01*local'")
     terms: dict[str, nn.Module] = {}
     weights: dict[str, float] = {}
+    parsed: list[tuple[str, str, float]] = []
     for raw in spec.split("+"):
         text = raw.strip()
         match = _TERM.match(text)
@@ -171,11 +213,39 @@ def parse(spec: str, **options) -> CompositeLoss:
             raise ValueError(f"coefficient of {text!r} must be finite and >= 0")
         short = match["name"].lower().replace("-", "_")
         registry_name = _registry_name(short)
-        if short in terms:
+        if any(short == name for name, _, _ in parsed):
             raise ValueError(f"term {short!r} appears twice in loss spec {spec!r}")
+        parsed.append((short, registry_name, coef))
+    per_term = {name: options[name] for name, _, _ in parsed if name in options}
+    shared = {k: v for k, v in options.items() if k not in per_term}
+    accepted = {}
+    for name, registry_name, _ in parsed:
+        accepted[name] = _option_names(metrics.get(registry_name).loss_factory)
+        if name in per_term:
+            own = per_term[name]
+            if not isinstance(own, dict):
+                raise TypeError(f"option {name!r} (term {name!r}) must be a dict of options, got {own!r}")
+            unknown = sorted(set(own) - accepted[name]) if accepted[name] is not None else []
+            if unknown:
+                raise ValueError(
+                    f"loss term {name!r} does not take option(s) {unknown}; it takes "
+                    f"{sorted(accepted[name])}"
+                )
+    unknown = sorted(set(shared) - _known_options()) if shared else []
+    if unknown:  # a typo: no loss term at all takes it (options for other terms are fine)
+        offer = {n: sorted(a) for n, a in accepted.items() if a is not None}
+        raise ValueError(
+            f"no loss term takes option(s) {unknown}; the terms of {spec!r} take {offer}"
+        )
+    for name, registry_name, coef in parsed:
         factory = metrics.get(registry_name).loss_factory
-        terms[short] = factory(**_accepted_options(factory, options))
-        weights[short] = coef
+        mine = {k: v for k, v in shared.items() if accepted[name] is None or k in accepted[name]}
+        mine.update(per_term.get(name, {}))
+        try:
+            terms[name] = factory(**mine)
+        except TypeError as exc:  # e.g. an option the term's factory sets itself
+            raise TypeError(f"loss term {name!r}: {exc}") from exc
+        weights[name] = coef
     loss = CompositeLoss(terms, weights)
     logger.debug("parsed loss spec %r -> %s", spec, loss.spec)
     return loss

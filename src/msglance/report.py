@@ -20,6 +20,7 @@ Examples:
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -30,11 +31,15 @@ from typing import Any
 
 import numpy as np
 
+from msglance.atomic import atomic_write_bytes, atomic_write_text
 from msglance.extras import require
 
 __all__ = [
     "arrow",
     "format_mean_std",
+    "markdown_table",
+    "mean_std",
+    "mean_std_text",
     "plot_item_strip",
     "plot_metrics",
     "save_figure",
@@ -73,14 +78,15 @@ def save_figure(fig: Any, path: str | os.PathLike[str], dpi: int = 110, **savefi
     never sees half a PNG) and, if it is a pyplot figure, close it. Returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    buffer = io.BytesIO()
+    savefig_kw.setdefault("format", path.suffix.lstrip(".") or "png")
     try:
-        fig.savefig(tmp, dpi=dpi, **savefig_kw)
+        fig.savefig(buffer, dpi=dpi, **savefig_kw)
     finally:
         pyplot = sys.modules.get("matplotlib.pyplot")
         if pyplot is not None:  # a figure from pyplot.figure() stays open until closed
             pyplot.close(fig)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -89,11 +95,60 @@ def arrow(higher_is_better: bool) -> str:
     return "↑" if higher_is_better else "↓"
 
 
+def mean_std(values: Sequence[float], ddof: int = 1) -> tuple[float, float]:
+    """Mean and standard deviation of the finite ``values`` (non-finite ones are left out).
+
+    ``std`` uses ``ddof`` (1: sample std, 0 for a single value; 0: population std).
+    Returns ``(nan, nan)`` without finite values.
+
+    Examples:
+        >>> from msglance.report import mean_std
+        >>> mean_std([1.0, 2.0, 3.0, float("inf")])
+        (2.0, 1.0)
+        >>> mean_std([1.0, 2.0, 3.0], ddof=0)[1] == (2 / 3) ** 0.5
+        True
+    """
+    vals = np.asarray([v for v in values if math.isfinite(v)], dtype=np.float64)
+    if vals.size == 0:
+        return math.nan, math.nan
+    std = float(vals.std(ddof=ddof)) if vals.size > ddof else 0.0
+    return float(vals.mean()), std
+
+
+def mean_std_text(mean: float, std: float, digits: int = 4, signed: bool = False) -> str:
+    """``"0.9123 ± 0.0100"`` (``"+0.91 ± 0.01"`` when ``signed``); ``"n/a"`` for a NaN mean.
+
+    Examples:
+        >>> from msglance.report import mean_std_text
+        >>> mean_std_text(24.1666, 3.4721, 2), mean_std_text(0.1666, 0.85, 2, signed=True)
+        ('24.17 ± 3.47', '+0.17 ± 0.85')
+    """
+    if mean is None or not math.isfinite(mean):
+        return "n/a"
+    sign = "+" if signed else ""
+    return f"{mean:{sign}.{digits}f} ± {std:.{digits}f}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub Markdown table (no trailing newline).
+
+    Examples:
+        >>> from msglance.report import markdown_table
+        >>> print(markdown_table(["a", "b"], [[1, "x"]]))
+        | a | b |
+        |---|---|
+        | 1 | x |
+    """
+    lines = ["| " + " | ".join(str(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def format_mean_std(entry: dict, digits: int = 4) -> str:
     """``"0.9123 ± 0.0100"`` from a summary entry (``"n/a"`` without finite values)."""
-    if entry.get("mean") is None:
-        return "n/a"
-    text = f"{entry['mean']:.{digits}f} ± {entry['std']:.{digits}f}"
+    text = mean_std_text(entry.get("mean"), entry.get("std"), digits)
+    if text == "n/a":
+        return text
     if entry.get("n_infinite"):
         text += f" (+{entry['n_infinite']} inf)"
     return text
@@ -122,19 +177,18 @@ def write_summary_json(path: Path, summary: dict) -> Path:
     """The summary dictionary as indented JSON."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return path
 
 
 def summary_markdown(summary: dict) -> str:
     """A Markdown table: metric, direction, mean ± std, n, convention."""
-    lines = ["| metric | better | mean ± std | n | convention |", "|---|---|---|---|---|"]
-    for name, entry in summary["metrics"].items():
-        lines.append(
-            f"| {name} | {arrow(entry['higher_is_better'])} | {format_mean_std(entry)} | "
-            f"{entry['n']} | {entry['convention']} |"
-        )
-    return "\n".join(lines)
+    rows = [
+        [name, arrow(entry["higher_is_better"]), format_mean_std(entry), entry["n"],
+         entry["convention"]]
+        for name, entry in summary["metrics"].items()
+    ]
+    return markdown_table(["metric", "better", "mean ± std", "n", "convention"], rows)
 
 
 def worst_items(items: Sequence, metric: str, higher_is_better: bool, count: int) -> list:
@@ -239,5 +293,5 @@ def write_report(
             lines += [f"**{name}** — {metric} = {value:.4g}", "",
                       f"![{name}]({png.relative_to(out).as_posix()})", ""]
     path = out / "report.md"
-    path.write_text("\n".join(lines))
+    atomic_write_text(path, "\n".join(lines))
     return path

@@ -22,20 +22,21 @@ def sess_command(
     save_graphs: Path = typer.Option(None, "--save-graphs", help="Folder to write both graphs as JSON."),
 ) -> None:
     """SeSS semantic similarity of two images through their scene graphs (offline)."""
+    from msglance.cli_error import cli_error
     from msglance.data.readers import UnreadableFileError, read_image
+    from msglance.device import resolve_device
+    from msglance.out_dir import prepare_out_dir
     from msglance.semantic.generator import OfflineSceneGraphGenerator
     from msglance.semantic.scene_graph import SceneGraphError, read_scene_graph, write_scene_graph
     from msglance.semantic.score import sess_graphs
 
     console = Console()
-    err = Console(stderr=True)
-
-    def fail(message: str) -> None:
-        err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1)
 
     try:
-        generator = OfflineSceneGraphGenerator(max_regions=max_regions, device=device)
+        dev = str(resolve_device(device))
+        if save_graphs is not None:
+            prepare_out_dir(save_graphs, "--save-graphs")
+        generator = OfflineSceneGraphGenerator(max_regions=max_regions, device=dev)
         graphs = []
         for path in (first, second):
             if path.suffix.lower() == ".json":
@@ -50,8 +51,7 @@ def sess_command(
         result = sess_graphs(graphs[0], graphs[1], features=features, update=update)
     except (UnreadableFileError, SceneGraphError, ValueError, TypeError, FileNotFoundError,
             ModuleNotFoundError, RuntimeError) as exc:
-        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        return
+        raise cli_error(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, code=1) from None
 
     g1, g2 = graphs
     glob = "-" if result.global_similarity is None else f"{result.global_similarity:.4f}"

@@ -23,8 +23,10 @@ The Glance indices are scale free and never range-check: they return NaN.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -32,13 +34,19 @@ __all__ = [
     "Reduction",
     "check_data_range",
     "check_image",
+    "check_nonnegative",
     "check_pair",
+    "as_data_range",
     "check_reduction",
+    "complex_to_real",
+    "is_real_imag_pair",
     "nan_where_nonfinite",
     "reduce",
+    "safe_sqrt",
 ]
 
 Reduction = Literal["mean", "sum", "none"]
+ComplexMode = Literal["magnitude", "channels"]
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -114,8 +122,10 @@ def check_image(
         raise ValueError(f"expected {want} input, got shape {tuple(x.shape)}")
     if x.numel() == 0:
         raise ValueError(f"x is empty, shape {tuple(x.shape)}")
-    if data_range is not None and check_range:
-        check_data_range(x.detach(), float(data_range), "x")
+    if data_range is not None:
+        data_range = as_data_range(data_range)
+        if check_range:
+            check_data_range(x.detach(), data_range, "x")
 
 
 def check_data_range(x: Tensor, data_range: float, name: str = "x") -> None:
@@ -153,6 +163,54 @@ def nan_where_nonfinite(values: Tensor, x: Tensor) -> Tensor:
     return values.masked_fill(bad, float("nan"))
 
 
+def check_nonnegative(value: object, name: str) -> float:
+    """``value`` as a float, if it is a finite real number ``>= 0`` (a weight, a threshold).
+
+    Accepts Python and NumPy numbers and 0-d tensors; raises ``TypeError`` for anything
+    else (bools included) and ``ValueError`` for NaN, inf or negative values, naming
+    ``name``.
+
+    Examples:
+        >>> check_nonnegative(0.5, "weight")
+        0.5
+    """
+    number = _as_real(value, name)
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r:.40}")
+    return number
+
+
+def _as_real(value: object, name: str) -> float:
+    if isinstance(value, Tensor) and value.numel() == 1 and value.ndim == 0 \
+            and not value.is_complex() and value.dtype != torch.bool:
+        return float(value.item())
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.generic)) \
+            or isinstance(value, np.generic) and not np.isrealobj(value):
+        raise TypeError(f"{name} must be a real number, got {value!r:.40}")
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float range
+        return math.inf if value > 0 else -math.inf
+
+
+def as_data_range(value: object, name: str = "data_range") -> float:
+    """``data_range`` as a float: a finite number ``> 0`` whose square is a normal float64.
+
+    Accepts Python and NumPy numbers and 0-d tensors (``TypeError`` otherwise).
+
+    Examples:
+        >>> import numpy as np
+        >>> as_data_range(np.float32(255)), as_data_range(torch.tensor(1.0))
+        (255.0, 1.0)
+    """
+    number = _as_real(value, name)
+    if not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r:.40}")
+    if not math.isfinite(number * number) or number * number < 1e-300:
+        raise ValueError(f"{name} {number:g} is out of range: its square over- or underflows")
+    return number
+
+
 def check_reduction(reduction: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
@@ -166,3 +224,58 @@ def reduce(values: Tensor, reduction: str) -> Tensor:
     if reduction == "sum":
         return values.sum()
     return values
+
+
+# ----------------------------------------------------------------------------------------
+# complex input
+# ----------------------------------------------------------------------------------------
+
+
+def safe_sqrt(v: Tensor) -> Tensor:
+    """``sqrt(max(v, 0))`` with a zero (not infinite) gradient where ``v <= 0``; NaN stays NaN.
+
+    Examples:
+        >>> safe_sqrt(torch.tensor([4.0, -1.0, float("nan")]))
+        tensor([2., 0., nan])
+    """
+    pos = v > 0
+    low = torch.where(v.isnan(), v, torch.zeros_like(v))
+    return torch.where(pos, torch.where(pos, v, torch.ones_like(v)).sqrt(), low)
+
+
+def is_real_imag_pair(t: Tensor) -> bool:
+    """A real ``(B, C, H, W, 2)`` or ``(B, C, D, H, W, 2)`` tensor of (real, imaginary) parts.
+
+    (A genuine 3-D volume whose last axis has size 2 would be read this way; such a volume
+    cannot hold a Glance window larger than 2 anyway.)
+
+    Examples:
+        >>> is_real_imag_pair(torch.zeros(1, 1, 4, 4, 2)), is_real_imag_pair(torch.zeros(1, 1, 4, 4))
+        (True, False)
+    """
+    return (not t.is_complex()) and t.ndim in (5, 6) and t.shape[-1] == 2
+
+
+def complex_to_real(t: Tensor, complex_mode: ComplexMode = "magnitude") -> Tensor:
+    """A complex tensor (or real/imaginary pairs) as a real ``(B, C, *spatial)`` tensor.
+
+    ``"magnitude"``: ``|t| = sqrt(re^2 + im^2)`` (zero gradient at 0, NaN kept);
+    ``"channels"``: real and imaginary parts as ``2 C`` channels. Real tensors pass through.
+
+    Examples:
+        >>> complex_to_real(torch.tensor([[[[3 + 4j]]]]))
+        tensor([[[[5.]]]])
+        >>> complex_to_real(torch.tensor([[[[3 + 4j]]]]), "channels").flatten().tolist()
+        [3.0, 4.0]
+    """
+    if complex_mode not in ("magnitude", "channels"):
+        raise ValueError(f"complex_mode must be 'magnitude' or 'channels', got {complex_mode!r}")
+    if t.is_complex():
+        re, im = t.real, t.imag
+    elif is_real_imag_pair(t):
+        re, im = t[..., 0], t[..., 1]
+    else:
+        return t
+    if complex_mode == "magnitude":
+        return safe_sqrt(re * re + im * im)
+    return torch.cat([re, im], dim=1)

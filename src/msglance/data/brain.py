@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from msglance.extras import require
+
 __all__ = [
     "BundledDataError",
     "MNI152_FILENAME",
@@ -55,7 +57,9 @@ class BundledDataError(FileNotFoundError):
 def _package_dir(package: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise BundledDataError(f"the {package!r} package is not installed; pip install {package}")
+        raise BundledDataError(
+            f"the {package!r} package is not installed; pip install 'msglance[data]'"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -76,7 +80,7 @@ def mni152_path() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _mni152_cached() -> np.ndarray:
-    import nibabel as nib
+    nib = require("nibabel", "io")
 
     path = mni152_path()
     try:

@@ -39,6 +39,7 @@ from msglance.data.readers import (
     read_image,
     read_nifti,
 )
+from msglance.extras import require
 
 __all__ = [
     "Sample",
@@ -106,7 +107,7 @@ def square_resize(image: np.ndarray, size: int | None) -> np.ndarray:
     top, left = (h - s) // 2, (w - s) // 2
     out = np.asarray(image[top : top + s, left : left + s], dtype=np.float32)
     if size is not None and size != s:
-        from skimage.transform import resize
+        resize = require("skimage.transform", "data").resize
 
         out = resize(
             out,
@@ -161,14 +162,14 @@ _Raw = tuple[str, np.ndarray, str, str]  # name, image in [0, 1], source, licenc
 
 
 def _skimage_photo(name: str) -> _Raw:
-    from skimage import data
+    data = require("skimage.data", "data")
 
     img = _u8(getattr(data, name)())
     return name, img, f"scikit-image skimage.data.{name}()", _SKIMAGE_LICENCES[name]
 
 
 def _natural() -> list[_Raw]:
-    from sklearn.datasets import load_sample_images
+    load_sample_images = require("sklearn.datasets", "data").load_sample_images
 
     out = [_skimage_photo(n) for n in _SKIMAGE_LICENCES]
     bunch = load_sample_images()
@@ -183,9 +184,9 @@ def _natural() -> list[_Raw]:
 
 
 def _grace_hopper() -> _Raw:
-    import matplotlib.cbook
+    cbook = require("matplotlib.cbook", "data")
 
-    path = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    path = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     return (
         "grace_hopper",
         read_image(path),
@@ -203,7 +204,7 @@ _LFW_COUNT = 8
 
 
 def _lfw() -> list[_Raw]:
-    from skimage import data
+    data = require("skimage.data", "data")
 
     crops = data.lfw_subset()  # (200, 25, 25): the first 100 are faces
     idx = np.linspace(0, 99, _LFW_COUNT).round().astype(int)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from msglance.extras import require
+
 __all__ = [
     "IMAGE_EXTENSIONS",
     "NIFTI_EXTENSIONS",
@@ -108,13 +110,13 @@ def _check_file(path: Path) -> None:
 
 
 def _read_tiff(path: Path) -> np.ndarray:
-    import tifffile
+    tifffile = require("tifffile", "io")
 
     return np.asarray(tifffile.imread(path, key=0))
 
 
 def _read_pillow(path: Path) -> np.ndarray:
-    from PIL import Image
+    Image = require("PIL.Image", "io")
 
     with Image.open(path) as im:
         im.load()  # decode now, so truncated/corrupt data raises here
@@ -230,7 +232,7 @@ def read_nifti(path: str | os.PathLike[str], canonical: bool = False) -> np.ndar
     _check_file(path)
     if file_kind(path) != "nifti":
         raise UnreadableFileError(path, "not a NIfTI file (expected .nii or .nii.gz)")
-    import nibabel as nib
+    nib = require("nibabel", "io")
 
     try:
         img = nib.load(str(path))

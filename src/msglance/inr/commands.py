@@ -22,6 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from msglance.cli_config import config_option, write_command_config
 from msglance.cli_error import cli_error
 
 __all__ = ["DEFAULT_LOSSES", "app"]
@@ -181,6 +182,7 @@ def fit(
 @app.command(context_settings={"allow_extra_args": True})
 def study(
     ctx: typer.Context,
+    config_file: Path | None = config_option(),
     dataset: str = typer.Option("natural", help="natural, faces, mri, lfw, or a folder/file "
                                 "of images or NIfTI volumes."),
     losses: list[str] | None = typer.Option(
@@ -204,13 +206,16 @@ def study(
     position_weights: str | None = typer.Option(None, "--position-weights", help=_WEIGHTS_HELP),
     weight_patch: int = typer.Option(16, min=1, help="Patch side of the per-patch weight maps."),
 ) -> None:
-    """Fit every (image, loss, seed); write per-run CSV, a table, curves and a figure grid."""
+    """Fit every (image, loss, seed); write per-run CSV, a table, curves and a figure grid.
+
+    OUT/config.json records the options; --config OUT/config.json (with a new --out) re-runs
+    the study."""
     from msglance.data.embedded import available_datasets, load_dataset
     from msglance.device import resolve_device
     from msglance.glance_grid import glance_grid_for
     from msglance.inr.fit import check_fit_options
     from msglance.inr.study import StudyEvent, canonical_specs, run_study
-    from msglance.inr.summary import write_report
+    from msglance.inr.summary import write_study_report
     from msglance.out_dir import prepare_out_dir
 
     extra = list(ctx.args)
@@ -239,6 +244,8 @@ def study(
         samples = [s for s in samples if s.name in wanted]
     if limit is not None:
         samples = samples[:limit]
+    options = {k: v for k, v in ctx.params.items() if k not in ("config_file", "resume")}
+    write_command_config(out / "config.json", {**options, "losses": specs})
     try:
         grid_hw = min((glance_grid_for(s.image.shape[:2], grid) for s in samples), key=lambda g: g[0])
     except ValueError as exc:
@@ -286,7 +293,7 @@ def study(
             raise cli_error(str(exc)) from None
         progress.update(current, visible=False)
 
-    report = write_report(out, specs, images=[s.name for s in samples], grid_images=grid_images,
+    report = write_study_report(out, specs, images=[s.name for s in samples], grid_images=grid_images,
                           title=f"SIREN {size}x{size}, {steps} steps{sampling}:")
     console.print(report.table, markup=False, highlight=False, soft_wrap=True)
     for what, path in (("table", report.table_path), ("per-run CSV", out / "per_run.csv"),

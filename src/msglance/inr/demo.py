@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skimage import data
-from skimage.transform import resize
 
+from msglance.extras import require
 from msglance.glance import MSGlanceLoss
 from msglance.inr.fit import FitResult, fit_siren
 from msglance.glance_grid import PAPER_GRID, glance_grid_for
@@ -31,7 +30,9 @@ def astronaut_target(size: int) -> torch.Tensor:
     """scikit-image's astronaut (public domain), resized to ``size``^2, ``(3, H, W)`` in [0, 1]."""
     if size < 16:
         raise ValueError(f"size must be >= 16, got {size}")
-    img = resize(data.astronaut(), (size, size), anti_aliasing=True).astype(np.float32)
+    skimage_data = require("skimage.data", "data")
+    resize = require("skimage.transform", "data").resize
+    img = resize(skimage_data.astronaut(), (size, size), anti_aliasing=True).astype(np.float32)
     return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).clamp(0, 1)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
+from msglance.extras import require
 from msglance.report import save_figure, subplots
 
 __all__ = ["load_png", "plot_fit_grid", "plot_psnr_curves", "save_png", "tensor_to_hwc"]
@@ -49,7 +50,7 @@ def save_png(image: Tensor | np.ndarray, path: str | os.PathLike[str]) -> Path:
 
     Values are clipped to [0, 1] and rounded; one channel gives a grayscale PNG.
     """
-    from PIL import Image
+    Image = require("PIL.Image", "io")
 
     arr = _to_hwc(image)
     u8 = np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
@@ -61,7 +62,7 @@ def save_png(image: Tensor | np.ndarray, path: str | os.PathLike[str]) -> Path:
 
 def load_png(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a PNG written by :func:`save_png` as float32 ``(H, W, C)`` in [0, 1]."""
-    from PIL import Image
+    Image = require("PIL.Image", "io")
 
     with Image.open(path) as im:
         arr = np.asarray(im, dtype=np.float32) / 255.0

@@ -57,8 +57,10 @@ def _terms(loss_fn: object) -> dict[str, float] | None:
 
 
 def _psnr(pred: Tensor, target: Tensor) -> float:
-    mse = float((pred.clamp(0, 1) - target).square().mean())
-    return math.inf if mse == 0 else 10.0 * math.log10(1.0 / mse)
+    """PSNR (data range 1) of the prediction clamped to [0, 1]: :func:`msglance.metrics.psnr`."""
+    from msglance.metrics.pixel import psnr
+
+    return float(psnr(pred.clamp(0, 1), target, data_range=1.0, check_range=False))
 
 
 def check_fit_options(steps: int = 500, lr: float = 1e-4, log_every: int = 10,

@@ -1,5 +1,5 @@
 """Aggregate INR study runs into per-(dataset, loss) statistics, a Markdown table and the
-study's figures (:func:`write_report`).
+study's figures (:func:`write_study_report`).
 
 Statistics are over runs (every image and seed of a dataset). The gain over the reference
 loss (the first one) is *paired*: for each (image, seed) that both losses finished, the
@@ -20,8 +20,10 @@ import numpy as np
 
 from msglance.inr.figures import load_png, plot_fit_grid, plot_psnr_curves
 from msglance.inr.study import RunRecord, fit_path, read_histories, read_runs, target_path
+from msglance.report import markdown_table
+from msglance.report import mean_std, mean_std_text
 
-__all__ = ["LossSummary", "StudyReport", "markdown_table", "summarize", "write_report"]
+__all__ = ["LossSummary", "StudyReport", "study_table", "summarize_runs", "write_study_report"]
 
 
 @dataclass(frozen=True)
@@ -57,14 +59,7 @@ class LossSummary:
     overhead: float
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    vals = [v for v in values if math.isfinite(v)]
-    if not vals:
-        return math.nan, math.nan
-    return float(np.mean(vals)), float(np.std(vals))
-
-
-def summarize(records: Sequence[RunRecord], losses: Sequence[str] | None = None) -> list[LossSummary]:
+def summarize_runs(records: Sequence[RunRecord], losses: Sequence[str] | None = None) -> list[LossSummary]:
     """Per-(dataset, loss) summaries, datasets in order of appearance, losses in ``losses``
     order (default: order of appearance); the first loss is the reference.
 
@@ -86,15 +81,15 @@ def summarize(records: Sequence[RunRecord], losses: Sequence[str] | None = None)
             if not mine:
                 continue
             finite = [r for r in mine if r.first_nonfinite_step is None and math.isfinite(r.psnr)]
-            pm, ps = _mean_std([r.psnr for r in finite])
-            sm, ss = _mean_std([r.ssim for r in finite])
+            pm, ps = mean_std([r.psnr for r in finite], ddof=0)
+            sm, ss = mean_std([r.ssim for r in finite], ddof=0)
             diffs = [
                 r.psnr - ref_psnr[(r.image, r.seed)]
                 for r in mine
                 if (r.image, r.seed) in ref_psnr
                 and math.isfinite(r.psnr) and math.isfinite(ref_psnr[(r.image, r.seed)])
             ]
-            gm, gs = _mean_std(diffs)
+            gm, gs = mean_std(diffs, ddof=0)
             t = float(np.mean([r.seconds_per_step for r in mine]))
             out.append(LossSummary(
                 dataset=ds, loss=spec, runs=len(mine), nonfinite=len(mine) - len(finite),
@@ -106,14 +101,8 @@ def summarize(records: Sequence[RunRecord], losses: Sequence[str] | None = None)
     return out
 
 
-def _fmt(mean: float, std: float, digits: int) -> str:
-    if not math.isfinite(mean):
-        return "n/a"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def markdown_table(summaries: Sequence[LossSummary]) -> str:
-    """A GitHub Markdown table of :func:`summarize`'s output.
+def study_table(summaries: Sequence[LossSummary]) -> str:
+    """A GitHub Markdown table of :func:`summarize_runs`'s output.
 
     Columns: dataset, loss, runs, PSNR (dB), SSIM, ΔPSNR vs the reference (paired mean ±
     std), wins over the reference, ms/step, step time vs the reference, non-finite runs.
@@ -122,11 +111,9 @@ def markdown_table(summaries: Sequence[LossSummary]) -> str:
     if not summaries:
         return "(no runs)\n"
     ref = summaries[0].loss
-    head = (
-        f"| dataset | loss | runs | PSNR (dB) | SSIM | ΔPSNR vs `{ref}` (dB) | wins | "
-        f"ms/step | step time vs `{ref}` | non-finite |"
-    )
-    lines = [head, "|" + "---|" * 10]
+    header = ["dataset", "loss", "runs", "PSNR (dB)", "SSIM", f"ΔPSNR vs `{ref}` (dB)", "wins",
+              "ms/step", f"step time vs `{ref}`", "non-finite"]
+    rows: list[list[object]] = []
     best_p: dict[str, float] = {}
     best_s: dict[str, float] = {}
     for s in summaries:
@@ -135,8 +122,8 @@ def markdown_table(summaries: Sequence[LossSummary]) -> str:
         if math.isfinite(s.ssim_mean):
             best_s[s.dataset] = max(best_s.get(s.dataset, -math.inf), s.ssim_mean)
     for s in summaries:
-        p = _fmt(s.psnr_mean, s.psnr_std, 2)
-        q = _fmt(s.ssim_mean, s.ssim_std, 4)
+        p = mean_std_text(s.psnr_mean, s.psnr_std, 2)
+        q = mean_std_text(s.ssim_mean, s.ssim_std, 4)
         if math.isfinite(s.psnr_mean) and round(s.psnr_mean, 2) == round(best_p[s.dataset], 2):
             p = f"**{p}**"
         if math.isfinite(s.ssim_mean) and round(s.ssim_mean, 4) == round(best_s[s.dataset], 4):
@@ -144,19 +131,17 @@ def markdown_table(summaries: Sequence[LossSummary]) -> str:
         if s.loss == ref:
             gain, wins, over = "(reference)", "", "(reference)"
         else:
-            gain = "n/a" if not math.isfinite(s.gain_mean) else f"{s.gain_mean:+.2f} ± {s.gain_std:.2f}"
+            gain = mean_std_text(s.gain_mean, s.gain_std, 2, signed=True)
             wins = f"{s.wins}/{s.pairs}"
             over = "n/a" if not math.isfinite(s.overhead) else f"{100 * s.overhead:+.0f}%"
-        lines.append(
-            f"| {s.dataset} | `{s.loss}` | {s.runs} | {p} | {q} | {gain} | {wins} | "
-            f"{1000 * s.seconds_per_step:.1f} | {over} | {s.nonfinite} |"
-        )
-    return "\n".join(lines) + "\n"
+        rows.append([s.dataset, f"`{s.loss}`", s.runs, p, q, gain, wins,
+                     f"{1000 * s.seconds_per_step:.1f}", over, s.nonfinite])
+    return markdown_table(header, rows) + "\n"
 
 
 @dataclass(frozen=True)
 class StudyReport:
-    """What :func:`write_report` produced."""
+    """What :func:`write_study_report` produced."""
 
     summaries: list[LossSummary]
     table: str
@@ -166,7 +151,7 @@ class StudyReport:
     grid_path: Path | None
 
 
-def write_report(
+def write_study_report(
     out_dir: str | os.PathLike[str],
     losses: Sequence[str],
     images: Sequence[str] | None = None,
@@ -175,7 +160,7 @@ def write_report(
 ) -> StudyReport:
     """Aggregate a study folder written by :func:`msglance.inr.study.run_study`.
 
-    Writes ``table.md`` (see :func:`markdown_table`), ``summary.json``,
+    Writes ``table.md`` (see :func:`study_table`), ``summary.json``,
     ``psnr_vs_step.png`` (mean PSNR over images and seeds per loss) and ``fits_grid.png``
     (targets, fits and error maps of the first ``grid_images`` images at the lowest seed).
 
@@ -196,8 +181,8 @@ def write_report(
                if r.loss in wanted and (keep is None or r.image in keep)]
     if not records:
         raise ValueError(f"{out}: no finished runs of losses {list(losses)} to report")
-    summaries = summarize(records, losses)
-    table = markdown_table(summaries)
+    summaries = summarize_runs(records, losses)
+    table = study_table(summaries)
     table_path = out / "table.md"
     table_path.write_text(table)
     summary_path = out / "summary.json"

@@ -115,8 +115,11 @@ class MetricCollection:
     # ------------------------------------------------------------------ accumulation
 
     @torch.no_grad()
-    def update(self, pred: Tensor, target: Tensor | None = None) -> None:
+    def update(self, pred: Tensor, target: Tensor | None = None, **options: Any) -> None:
         """Add one batch (each metric's per-item values).
+
+        ``options`` override the collection's options for this batch only, for the metrics
+        that accept them (e.g. a per-volume ``data_range``, as fastMRI's evaluation uses).
 
         Raises:
             ValueError: ``target`` missing while a full-reference metric is in the collection
@@ -125,20 +128,47 @@ class MetricCollection:
         rows = []
         for name in self.names:
             spec = self._specs[name]
+            opts = {**self._options[name],
+                    **{k: v for k, v in options.items() if _accepts(spec.fn, k)}}
             if spec.full_reference:
                 if target is None:
                     raise ValueError(f"metric {name!r} needs a target: update(pred, target)")
-                value = spec.fn(pred, target, reduction="none", **self._options[name])
+                value = spec.fn(pred, target, reduction="none", **opts)
             else:
-                value = spec.fn(pred, reduction="none", **self._options[name])
-            value = value.detach().reshape(-1).to(torch.float64)
-            finite = torch.isfinite(value)
-            kept = torch.where(finite, value, torch.zeros_like(value))
-            rows.append(torch.stack([
-                kept.sum(), kept.square().sum(), finite.sum().to(torch.float64),
-                (~finite).sum().to(torch.float64),
-            ]))
+                value = spec.fn(pred, reduction="none", **opts)
+            rows.append(self._row(value.detach().reshape(-1).to(torch.float64)))
         self._state += torch.stack(rows).cpu()
+
+    def add_values(self, values: Mapping[str, Tensor | Sequence[float]]) -> None:
+        """Add per-item values computed elsewhere (e.g. with per-item options), one sequence
+        or 1-D tensor per metric of the collection.
+
+        Raises:
+            ValueError: ``values`` misses a metric of the collection or names another one.
+
+        Examples:
+            >>> from msglance.metrics import MetricCollection
+            >>> mc = MetricCollection(["psnr"])
+            >>> mc.add_values({"psnr": [30.0, 32.0, float("inf")]})
+            >>> mc.summary()["psnr"]["mean"], mc.summary()["psnr"]["nonfinite"]
+            (31.0, 1)
+        """
+        if set(values) != set(self.names):
+            raise ValueError(f"add_values needs exactly {self.names}, got {sorted(values)}")
+        self._state += torch.stack([
+            self._row(torch.as_tensor(values[name], dtype=torch.float64).reshape(-1).cpu())
+            for name in self.names
+        ])
+
+    @staticmethod
+    def _row(value: Tensor) -> Tensor:
+        """(sum, sum of squares, finite count, non-finite count) of float64 values."""
+        finite = torch.isfinite(value)
+        kept = torch.where(finite, value, torch.zeros_like(value))
+        return torch.stack([
+            kept.sum(), kept.square().sum(), finite.sum().to(torch.float64),
+            (~finite).sum().to(torch.float64),
+        ])
 
     def reset(self) -> None:
         """Forget every value seen."""

@@ -41,7 +41,14 @@ from msglance.metrics.effnet import (
     preprocess,
     weights_path,
 )
-from msglance.validation import check_data_range, check_pair, check_reduction, reduce
+from msglance.validation import (
+    as_data_range,
+    check_data_range,
+    check_pair,
+    check_reduction,
+    nan_where_nonfinite,
+    reduce,
+)
 
 __all__ = [
     "DEFAULT_LAYERS",
@@ -131,8 +138,7 @@ def effnet_distance(
             f"effnet_distance needs 1 (grayscale) or 3 (RGB) channels, got shape "
             f"{tuple(x.shape)}"
         )
-    if not (isinstance(data_range, (int, float)) and data_range > 0):
-        raise ValueError(f"data_range must be a number > 0, got {data_range!r}")
+    data_range = as_data_range(data_range)
     blocks = _check_layers(layers)
     if check_range:
         check_data_range(x.detach(), data_range, "x")
@@ -149,7 +155,8 @@ def effnet_distance(
         fx, fy = f[:batch], f[batch:]
         per_layer.append((fx - fy).square().sum(dim=1).mean(dim=(-2, -1)))
     values = torch.stack(per_layer, dim=0).mean(dim=0)
-    return reduce(values, reduction).to(dtype)
+    # ReLU6 clips inf to 6: an item holding NaN or inf must not score a finite distance
+    return reduce(nan_where_nonfinite(values, x), reduction).to(dtype)
 
 
 class EffNetDistance(nn.Module):
@@ -168,9 +175,7 @@ class EffNetDistance(nn.Module):
     ):
         super().__init__()
         check_reduction(reduction)
-        if not (isinstance(data_range, (int, float)) and data_range > 0):
-            raise ValueError(f"data_range must be a number > 0, got {data_range!r}")
-        self.data_range = float(data_range)
+        self.data_range = as_data_range(data_range)
         self.reduction = reduction
         self.layers = _check_layers(layers)
         self.check_range = check_range

@@ -27,7 +27,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from msglance.validation import check_data_range, check_pair, check_reduction, reduce
+from msglance.validation import (
+    ComplexMode,
+    as_data_range,
+    check_data_range,
+    check_nonnegative,
+    check_pair,
+    check_reduction,
+    complex_to_real,
+    is_real_imag_pair,
+    reduce,
+)
 
 __all__ = [
     "MAELoss",
@@ -66,10 +76,7 @@ def prepare_pair(
     check_pair(x, y, ndims=ndims, check_finite=False)
     check_reduction(reduction)
     if data_range is not None:
-        if isinstance(data_range, bool) or not isinstance(data_range, (int, float)):
-            raise TypeError(f"data_range must be a number, got {data_range!r}")
-        if not data_range > 0:
-            raise ValueError(f"data_range must be > 0, got {data_range}")
+        data_range = as_data_range(data_range)
     y_extremes = torch.stack(torch.aminmax(y.detach()))
     if not bool(torch.isfinite(y_extremes).all()):
         raise ValueError(f"target y holds NaN or inf values (shape {tuple(y.shape)})")
@@ -182,12 +189,25 @@ def nmse(
 
 
 class _PairLoss(nn.Module):
-    """Base for the pixel losses: any real inputs, no range check."""
+    """Base for the pixel losses: any real or complex inputs, no range check.
 
-    def __init__(self, reduction: str = "mean") -> None:
+    Complex input (or real/imaginary pairs, see :func:`msglance.validation.complex_to_real`)
+    is compared by magnitude (``complex_mode="magnitude"``, as the Glance terms) or by real
+    and imaginary parts as channels (``"channels"``).
+    """
+
+    def __init__(self, reduction: str = "mean", complex_mode: ComplexMode = "magnitude") -> None:
         super().__init__()
         check_reduction(reduction)
-        self.reduction = reduction
+        if complex_mode not in ("magnitude", "channels"):
+            raise ValueError(f"complex_mode must be 'magnitude' or 'channels', got {complex_mode!r}")
+        self.reduction, self.complex_mode = reduction, complex_mode
+
+    def _real(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        if x.is_complex() or y.is_complex() or is_real_imag_pair(x):
+            check_pair(x, y, ndims=(4, 5, 6), allow_complex=True)
+            return complex_to_real(x, self.complex_mode), complex_to_real(y, self.complex_mode)
+        return x, y
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
@@ -197,21 +217,40 @@ class MSELoss(_PairLoss):
     """Plain mean squared error as a loss (per item, then reduced); see :func:`mse`."""
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        return mse(x, y, None, self.reduction)
+        return mse(*self._real(x, y), None, self.reduction)
 
 
 class MAELoss(_PairLoss):
     """Plain mean absolute error (L1) as a loss; see :func:`mae`."""
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        return mae(x, y, None, self.reduction)
+        return mae(*self._real(x, y), None, self.reduction)
 
 
 class NMSELoss(_PairLoss):
-    """Normalized MSE as a loss; see :func:`nmse`."""
+    r"""Normalized MSE as a loss, finite for an all-zero target item:
+
+    .. math:: \lVert x - y\rVert_2^2 / (\lVert y\rVert_2^2 + \epsilon N)
+
+    per item of ``N`` values; ``eps`` is in squared data units per value (default 1e-8,
+    for data on [0, 1]: negligible next to any real image's energy). An all-zero target
+    item's loss is then ``MSE / eps`` instead of :func:`nmse`'s ``inf``.
+    """
+
+    def __init__(
+        self, reduction: str = "mean", complex_mode: ComplexMode = "magnitude", eps: float = 1e-8
+    ) -> None:
+        super().__init__(reduction, complex_mode)
+        self.eps = check_nonnegative(eps, "eps")
+        if self.eps == 0:
+            raise ValueError("eps must be > 0 (an all-zero target would give inf)")
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        return nmse(x, y, None, self.reduction)
+        x, y = self._real(x, y)
+        x, y, dtype = prepare_pair(x, y, None, False, self.reduction)
+        num = _per_item_sq_sum(x - y)
+        den = _per_item_sq_sum(y) + self.eps * y[0].numel()
+        return reduce(num / den, self.reduction).to(dtype)
 
 
 class PSNR(nn.Module):

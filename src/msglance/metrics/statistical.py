@@ -25,7 +25,10 @@ from torch import Tensor, nn
 from msglance.metrics.pixel import prepare_pair
 from msglance.validation import check_reduction, nan_where_nonfinite, reduce
 
-__all__ = ["NMI", "PCC", "nmi", "pcc"]
+__all__ = ["NMI", "NMI_MAX_BYTES", "PCC", "nmi", "pcc"]
+
+#: Largest joint-histogram memory :func:`nmi` allocates (beyond it, it refuses up front).
+NMI_MAX_BYTES: int = 2**30
 
 
 def pcc(
@@ -115,6 +118,13 @@ def nmi(
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins must be a positive int, got {bins!r}")
     x, y, dtype = prepare_pair(x, y, data_range, check_range, reduction)
+    need = 16 * x.shape[0] * bins * bins  # int64 counts and their float64 copy
+    if need > NMI_MAX_BYTES:
+        raise ValueError(
+            f"nmi with bins={bins} needs {x.shape[0]} joint histogram(s) of {bins}x{bins} "
+            f"cells, ~{need / 2**30:.1f} GiB; at most {NMI_MAX_BYTES / 2**30:.0f} GiB is "
+            "allowed: use fewer bins (scikit-image's default is 100) or smaller batches"
+        )
     xv = x.detach().flatten(1).double()
     yv = y.detach().flatten(1).double()
     b = xv.shape[0]

@@ -44,6 +44,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from msglance.data.brain import MNI152_SHAPE, mni152_volume, s1045_slice
+from msglance.data.readers import UnreadableFileError, read_nifti
+from msglance.extras import require
 from msglance.mri.fft import ifft2c, simulate_single_coil
 from msglance.mri.masks import (
     DEFAULT_ACCELERATION,
@@ -474,18 +476,14 @@ def _nifti_name(path: Path) -> str:
 
 
 def _load_nifti_ras(path: Path) -> np.ndarray:
-    """Load a NIfTI volume reoriented to RAS, float32, 3-D; one-line errors naming the file."""
-    import nibabel as nib
-
+    """A 3-D NIfTI volume reoriented to RAS, float32 (:func:`msglance.data.read_nifti`),
+    with one-line errors naming the file."""
     if not path.is_file():
         raise FileNotFoundError(f"NIfTI file not found: {path}")
     try:
-        img = nib.as_closest_canonical(nib.load(str(path)))
-        data = np.asarray(img.dataobj, dtype=np.float32)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+        data = read_nifti(path, canonical=True)
+    except UnreadableFileError as exc:
         raise DataFileError(f"cannot read NIfTI file {path}: {_one_line(exc)}") from None
-    while data.ndim > 3 and data.shape[-1] == 1:
-        data = data[..., 0]
     if data.ndim != 3:
         raise DataFileError(f"NIfTI file {path} is not a 3-D volume (shape {data.shape})")
     if not np.isfinite(data).all():
@@ -676,7 +674,7 @@ class FastMRISlices(MaskedSliceDataset):
             self.items += [(name, k) for k in range(n_slices)]
 
     def _inspect(self, file: Path) -> tuple[int, float, int]:
-        import h5py
+        h5py = require("h5py", "io")
 
         try:
             with h5py.File(file, "r") as hf:
@@ -718,7 +716,7 @@ class FastMRISlices(MaskedSliceDataset):
         return [f"fastmri/{n}/{k:03d}" for n, k in self.items]
 
     def _read(self, name: str, k: int, key: str) -> np.ndarray:
-        import h5py
+        h5py = require("h5py", "io")
 
         file = self.files[name]
         try:

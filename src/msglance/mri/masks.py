@@ -24,6 +24,7 @@ stable across processes, machines and Python versions (unlike ``hash``).
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from msglance.atomic import atomic_write_bytes
 from msglance.mri.fft import ifft2c
 
 __all__ = [
@@ -296,10 +298,9 @@ def save_masks(path: str | os.PathLike[str], masks: Mapping[str, Tensor | np.nda
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")
     arrays = {str(k): np.asarray(torch.as_tensor(v).detach().cpu()) > 0.5 for k, v in masks.items()}
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 

@@ -1,7 +1,10 @@
 """Train a reconstruction network (:class:`~msglance.mri.networks.ReconNet`) with any loss spec.
 
+The configuration and the factories are :mod:`msglance.mri.config`, the checkpoint files and
+RNG state :mod:`msglance.mri.checkpoint`; this module is the training loop.
+
 ``train(TrainConfig(...)) -> RunSummary`` runs Adam on the training split and, after every
-epoch, the fastMRI-convention validation metrics of :mod:`msglance.mri.evaluate`. A run
+epoch, the fastMRI-convention validation metrics of :mod:`msglance.mri.scoring`. A run
 directory holds::
 
     config.json   the full configuration
@@ -29,147 +32,54 @@ AMP (autocast + gradient scaling) is used on CUDA only. Library code never print
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import math
 import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset
 
-from msglance.atomic import atomic_write_bytes, atomic_write_text
+from msglance.atomic import atomic_write_text
 from msglance.device import resolve_device
-from msglance.glance_grid import glance_grid_for
-from msglance.mri.datasets import FastMRISlices, IXISlices, MNISlices, S1045Slice
-from msglance.mri.evaluate import reconstruct_dataset, score_reconstructions
+from msglance.mri.checkpoint import (
+    CHECKPOINT_FORMAT,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
+from msglance.mri.config import (
+    ConfigMismatchError,
+    TrainConfig,
+    build_dataset,
+    build_loss,
+    build_model,
+    config_differences,
+    subset_evenly,
+)
+from msglance.mri.datasets import FastMRISlices
+from msglance.mri.diagnostics import StepDiagnostics
 from msglance.mri.masks import save_masks
-from msglance.mri.networks import ReconNet, count_parameters
+from msglance.mri.networks import count_parameters
+from msglance.mri.scoring import score_dataset
 
 __all__ = [
-    "TrainConfig",
-    "RunSummary",
-    "ProgressEvent",
-    "ConfigMismatchError",
-    "MUTABLE_KEYS",
-    "parse_data_spec",
-    "build_dataset",
-    "build_model",
-    "build_loss",
-    "glance_grid",
-    "load_config",
-    "load_checkpoint",
-    "config_differences",
-    "train",
-    "save_checkpoint",
-    "read_torch_file",
-    "rng_state",
-    "set_rng_state",
-    "seed_everything",
     "DistContext",
+    "ProgressEvent",
+    "RunSummary",
     "init_distributed",
     "mean_across",
+    "train",
 ]
-
-#: Config keys that may change between a run and its resumption (they do not change the
-#: trajectory): more epochs, another device, another number of loader workers.
-MUTABLE_KEYS: frozenset[str] = frozenset({"epochs", "device", "workers", "out"})
-
-CHECKPOINT_FORMAT = 1
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (saved in ``config.json`` and checkpoints).
-
-    Attributes:
-        out: run directory.
-        data: ``"mni"``, ``"ixi PATH"`` or ``"fastmri PATH"`` (``"kind:PATH"`` also works).
-        orientations: MNI orientations (comma separated) — ignored for other data.
-        contrast: IXI contrast filter (``"T1"``, ``"T2"``, ``"PD"``) or ``None`` (all files).
-        size: image side (MNI/IXI are fitted into ``size²``; fastMRI is centre-cropped).
-        acceleration, center_fraction, mask_kind: undersampling masks.
-        mask_seed: seed of every mask (fixed val/test masks, per-epoch training masks), kept
-            apart from ``seed`` so runs with different seeds see identical masks.
-        loss: loss spec for :func:`msglance.losses.parse`.
-        delta: air prior of the Global Glance term (forwarded to terms that accept it).
-        glance_grid: side ``n`` of the Global Glance ``n×n`` grid; ``0`` scales the
-            paper's 96 at 256² with the image side (``round(96·size/256)``, at least 16).
-        epochs, batch_size (per process), lr: Adam training.
-        lr_step, lr_gamma: StepLR every ``lr_step`` epochs (0 = constant learning rate).
-        seed: initialisation, shuffling and loss sampling.
-        chans, pools, cascades: ``ReconNet(chans, pools, cascades)``.
-        limit: use at most this many training slices (evenly spaced; 0 = all).
-        val_limit: use at most this many validation slices (0 = all).
-        best_metric: ``"psnr"`` or ``"ssim"`` (validation) selects ``best.pt``.
-        amp: mixed precision on CUDA (ignored on CPU).
-        device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
-        workers: DataLoader worker processes.
-    """
-
-    out: str = "runs/mri"
-    data: str = "mni"
-    orientations: str = "sagittal,coronal,axial"
-    contrast: str | None = None
-    size: int = 256
-    acceleration: float = 5.0
-    center_fraction: float = 0.08
-    mask_kind: str = "random"
-    mask_seed: int = 0
-    loss: str = "l1+0.01*global+0.01*local"
-    delta: float = 0.01
-    glance_grid: int = 0
-    epochs: int = 20
-    batch_size: int = 4
-    lr: float = 1e-3
-    lr_step: int = 0
-    lr_gamma: float = 0.1
-    seed: int = 0
-    chans: int = 32
-    pools: int = 4
-    cascades: int = 1
-    limit: int = 0
-    val_limit: int = 0
-    best_metric: str = "psnr"
-    amp: bool = True
-    device: str = "auto"
-    workers: int = 0
-
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming the first invalid field."""
-        parse_data_spec(self.data)
-        checks = [
-            ("size", self.size >= 16),
-            ("epochs", self.epochs >= 1),
-            ("batch_size", self.batch_size >= 1),
-            ("lr", self.lr > 0 and math.isfinite(self.lr)),
-            ("lr_step", self.lr_step >= 0),
-            ("chans", self.chans >= 1),
-            ("pools", self.pools >= 1),
-            ("cascades", self.cascades >= 1),
-            ("limit", self.limit >= 0),
-            ("val_limit", self.val_limit >= 0),
-            ("workers", self.workers >= 0),
-            ("glance_grid", self.glance_grid >= 0),
-            ("delta", self.delta >= 0),
-        ]
-        for name, ok in checks:
-            if not ok:
-                raise ValueError(f"invalid {name}={getattr(self, name)!r} in the training config")
-        if self.best_metric not in ("psnr", "ssim"):
-            raise ValueError(f"best_metric must be 'psnr' or 'ssim', got {self.best_metric!r}")
-        if self.size < 2**self.pools:
-            raise ValueError(f"size {self.size} is too small for {self.pools} pooling layers")
-
 
 @dataclass
 class RunSummary:
@@ -205,198 +115,6 @@ class ProgressEvent:
     step: int = 0
     total: int = 0
     info: dict[str, Any] = field(default_factory=dict)
-
-
-class ConfigMismatchError(ValueError):
-    """``resume=True`` with a config that differs from the checkpoint's."""
-
-
-# --------------------------------------------------------------------------- building blocks
-
-
-def parse_data_spec(spec: str) -> tuple[str, str | None]:
-    """``"mni"`` → ``("mni", None)``; ``"ixi PATH"`` / ``"ixi:PATH"`` → ``("ixi", PATH)``.
-
-    Raises:
-        ValueError: unknown kind, or a path missing (ixi, fastmri) or given (mni).
-    """
-    text = str(spec).strip()
-    kind, path = text, None
-    for sep in (" ", ":", "="):
-        if sep in text:
-            head, tail = text.split(sep, 1)
-            if head.lower() in ("mni", "ixi", "fastmri"):
-                kind, path = head, tail.strip() or None
-                break
-    kind = kind.lower()
-    if kind not in ("mni", "ixi", "fastmri"):
-        raise ValueError(f"data must be 'mni', 'ixi PATH' or 'fastmri PATH', got {spec!r}")
-    if kind == "mni" and path is not None:
-        raise ValueError(f"data 'mni' takes no path, got {spec!r}")
-    if kind != "mni" and path is None:
-        raise ValueError(f"data {kind!r} needs a path: '{kind} PATH', got {spec!r}")
-    return kind, path
-
-
-def _subset(dataset: Dataset, limit: int) -> Dataset:
-    n = len(dataset)  # type: ignore[arg-type]
-    if limit <= 0 or limit >= n:
-        return dataset
-    keep = np.unique(np.linspace(0, n - 1, limit).round().astype(int)).tolist()
-    return Subset(dataset, keep)
-
-
-def build_dataset(config: TrainConfig, split: str, data: str | None = None) -> Dataset:
-    """The ``split`` (``train``/``val``/``test``/``all``) of the config's data (or ``data``).
-
-    Training masks change per epoch (``set_epoch``); the others are fixed per slice.
-    ``split="s1045"`` gives the real held-out slice at the config's size and mask settings.
-    """
-    common = dict(
-        acceleration=config.acceleration,
-        center_fraction=config.center_fraction,
-        mask_kind=config.mask_kind,
-        seed=config.mask_seed,
-    )
-    if split == "s1045":
-        return S1045Slice(size=config.size, **common)
-    kind, path = parse_data_spec(data or config.data)
-    if kind == "mni":
-        orientations = tuple(o.strip() for o in config.orientations.split(",") if o.strip())
-        return MNISlices(split, size=config.size, orientations=orientations, **common)
-    if kind == "ixi":
-        return IXISlices(path, split, contrast=config.contrast, size=config.size, **common)
-    return FastMRISlices(path, split, crop=config.size, **common)
-
-
-def build_model(config: TrainConfig) -> ReconNet:
-    """``ReconNet(chans, pools, cascades)`` of the config (U-Net + hard data consistency)."""
-    return ReconNet(chans=config.chans, num_pool_layers=config.pools, num_cascades=config.cascades)
-
-
-def glance_grid(config: TrainConfig) -> int:
-    """The Global Glance grid side: ``config.glance_grid`` or, for 0, ``round(96·size/256)``
-    (≥ 16), by :func:`msglance.glance_grid.glance_grid_for`."""
-    return glance_grid_for((config.size, config.size), config.glance_grid or None)[0]
-
-
-def build_loss(config: TrainConfig) -> nn.Module:
-    """:func:`msglance.losses.parse` of ``config.loss`` with ``delta`` and the glance grid."""
-    from msglance import losses
-
-    n = glance_grid(config)
-    return losses.parse(config.loss, delta=config.delta, grid=(n, n))
-
-
-# --------------------------------------------------------------------------- files
-
-
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """``torch.save(payload)`` to ``path`` atomically: a crash never leaves half a file."""
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def read_torch_file(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> Any:
-    """``torch.load(path, weights_only=True)`` (no code is unpickled) with one-line errors.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file cannot be read (the message names it and says why).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure is an unreadable file
-        reason = " ".join(str(exc).split())[:300]
-        raise ValueError(f"cannot read checkpoint {path}: {reason}") from None
-
-
-def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint written by :func:`train` (``weights_only``: no code is unpickled).
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: not a readable msglance MRI checkpoint (the message names the file).
-    """
-    payload = read_torch_file(path, map_location)
-    path = Path(path)
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a msglance MRI checkpoint (format {CHECKPOINT_FORMAT})")
-    return payload
-
-
-def load_config(run_dir: str | os.PathLike[str]) -> TrainConfig:
-    """The :class:`TrainConfig` of a run directory (``config.json``)."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a training run directory (no config.json)")
-    raw = json.loads(path.read_text())
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in raw.items() if k in known})
-
-
-def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Keys (outside :data:`MUTABLE_KEYS`) whose values differ, as ``"key (was A, now B)"``."""
-    diffs = []
-    for key in sorted(set(saved) | set(current)):
-        if key in MUTABLE_KEYS:
-            continue
-        a, b = saved.get(key, "<missing>"), current.get(key, "<missing>")
-        if a != b:
-            diffs.append(f"{key} (checkpoint {a!r}, now {b!r})")
-    return diffs
-
-
-def _write_log(path: Path, history: list[dict[str, float]]) -> None:
-    columns: list[str] = []
-    for row in history:
-        columns += [k for k in row if k not in columns]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in history:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    atomic_write_text(path, buffer.getvalue())
-
-
-# --------------------------------------------------------------------------- RNG state
-
-
-def rng_state() -> dict[str, Any]:
-    """The torch, NumPy, Python (and CUDA) RNG states, as tensors and plain values."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)),
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore the RNG states saved by :func:`rng_state`."""
-    torch.set_rng_state(state["torch"].cpu())
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    if "cuda" in state and torch.cuda.is_available():
-        cuda_states = [s.cpu() for s in state["cuda"]]
-        if len(cuda_states) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda_states)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 # --------------------------------------------------------------------------- distributed
@@ -441,6 +159,19 @@ def mean_across(values: dict[str, float], ctx: DistContext, device: torch.device
     return {k: float(v) / ctx.world for k, v in zip(keys, t.tolist())}
 
 
+def _write_log(path: Path, history: list[dict[str, float]]) -> None:
+    columns: list[str] = []
+    for row in history:
+        columns += [k for k in row if k not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    atomic_write_text(path, buffer.getvalue())
+
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -451,8 +182,7 @@ def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
 def _validate(
     model: nn.Module, dataset: Dataset, device: torch.device, batch_size: int
 ) -> dict[str, float]:
-    recon = reconstruct_dataset(model, dataset, device=device, batch_size=batch_size)
-    scores = score_reconstructions(recon)
+    scores = score_dataset(model, dataset, device=device, batch_size=batch_size)
     return {
         "val_psnr": scores.summary["recon"]["psnr"],
         "val_ssim": scores.summary["recon"]["ssim"],
@@ -479,6 +209,7 @@ def train(
     Raises:
         ConfigMismatchError: ``resume`` with a config that differs (keys named).
         FileExistsError: ``out`` already holds a run and ``resume`` is false.
+        FloatingPointError: a non-finite training loss or validation metric (diverged).
         ValueError: invalid config, loss spec, or data.
     """
     config.validate()
@@ -526,8 +257,8 @@ def _train(
 
     # data
     train_set = build_dataset(config, "train")
-    val_set = _subset(build_dataset(config, "val"), config.val_limit)
-    train_view = _subset(train_set, config.limit)
+    val_set = subset_evenly(build_dataset(config, "val"), config.val_limit)
+    train_view = subset_evenly(train_set, config.limit)
     if len(train_view) == 0:  # type: ignore[arg-type]
         raise ValueError(f"no training slices in {config.data!r}")
 
@@ -544,6 +275,7 @@ def _train(
     use_amp = bool(config.amp and device.type == "cuda")
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    diag = StepDiagnostics(loss_fn, config.diagnostics) if config.diagnostics else None
     if ctx.rank > 0:  # different loss sampling per process, same weights
         torch.manual_seed(config.seed + 1_000_003 * ctx.rank)
 
@@ -619,6 +351,8 @@ def _train(
                 raise FloatingPointError(
                     f"non-finite training loss {float(loss)} at epoch {epoch + 1}, step {step}"
                 )
+            if diag is not None:
+                diag.observe(pred, step)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -628,6 +362,8 @@ def _train(
                 sums[f"loss_{name}"] = sums.get(f"loss_{name}", 0.0) + value
             emit(ProgressEvent("step", epoch + 1, step, steps, {"loss": sums["loss"] / step}))
         train_terms = mean_across({k: v / max(steps, 1) for k, v in sums.items()}, ctx, device)
+        if diag is not None:
+            train_terms.update(mean_across(diag.epoch_means(), ctx, device))
         lr_now = optimizer.param_groups[0]["lr"]
         if scheduler is not None:
             scheduler.step()
@@ -638,6 +374,10 @@ def _train(
                                  "seconds": time.perf_counter() - epoch_start}
         history.append(row)
         metric = val[f"val_{config.best_metric}"]
+        if not math.isfinite(metric):  # diverged weights: no checkpoint could be selected
+            raise FloatingPointError(
+                f"non-finite validation {config.best_metric} ({metric}) after epoch {epoch + 1}"
+            )
         improved = metric > best["value"]
         if improved:
             best = {"epoch": epoch + 1, "value": metric}

@@ -1,7 +1,7 @@
 """The LTRP checkpoint format: what :mod:`msglance.ranking.training` writes and models read.
 
 A checkpoint is a ``torch.save`` dict (written atomically by
-:func:`msglance.mri.train.save_checkpoint`, read by :func:`msglance.mri.train.read_torch_file`) with ``format`` (:data:`FORMAT`), ``kind``
+:func:`msglance.mri.checkpoint.save_checkpoint`) with ``format`` (:data:`FORMAT`), ``kind``
 (``"mae"``, ``"ranker"`` or ``"classifier"``), ``model_config`` (the model's sizes),
 ``model`` (its ``state_dict``) and, for resumable training, ``optimizer``, ``rng``,
 ``epoch``, ``history`` and ``settings``. Reading uses ``weights_only=True``: no code is
@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from msglance.mri.checkpoint import load_torch_file
 
 __all__ = ["FORMAT", "read_checkpoint"]
 
@@ -36,10 +38,8 @@ def read_checkpoint(
         ...
         FileNotFoundError: checkpoint not found: /nonexistent.pt
     """
-    from msglance.mri.train import read_torch_file
-
-    payload = read_torch_file(path, map_location)
     path = Path(path)
+    payload = load_torch_file(path, map_location)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or "kind" not in payload:
         raise ValueError(f"{path} is not an msglance LTRP checkpoint (format {FORMAT})")
     if payload["kind"] != kind:

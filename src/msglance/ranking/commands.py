@@ -23,6 +23,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from msglance.cli_error import cli_error
+from msglance.device import resolve_device
+from msglance.out_dir import prepare_out_dir
 from msglance.ranking.selectors import METHODS
 
 __all__ = ["app"]
@@ -36,11 +39,6 @@ app = typer.Typer(
 console = Console()
 
 _EXPECTED = (ValueError, FileNotFoundError, FileExistsError, ModuleNotFoundError)
-
-
-def _fail(exc: BaseException) -> typer.Exit:
-    typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
-    return typer.Exit(code=2)
 
 
 @contextmanager
@@ -97,6 +95,8 @@ def train_mae_command(
     from msglance.ranking.training import train_mae
 
     try:
+        resolve_device(device)
+        prepare_out_dir(out, "--out")
         train, _ = _data(data, size)
         config = MAEConfig(image_size=size, patch=patch, channels=train.images.shape[1], dim=dim,
                            depth=depth, decoder_dim=decoder_dim, decoder_depth=decoder_depth)
@@ -105,7 +105,7 @@ def train_mae_command(
                                mask_ratio=mask_ratio, seed=seed, device=device, out=out,
                                resume=resume, progress=bar)
     except _EXPECTED as exc:
-        raise _fail(exc) from None
+        raise cli_error(exc) from None
     console.print(f"MAE on {len(train)} {data} images: final masked MSE "
                   f"{result.history[-1]['loss']:.5f}; checkpoint {out / 'last.pt'}", highlight=False)
 
@@ -136,6 +136,8 @@ def train_ranker_command(
     from msglance.ranking.training import train_ranker
 
     try:
+        resolve_device(device)
+        prepare_out_dir(out, "--out")
         model = MaskedAutoencoder.from_checkpoint(mae)
         c = model.config
         train, _ = _data(data, c.image_size)
@@ -147,7 +149,7 @@ def train_ranker_command(
                                   epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                                   device=device, out=out, resume=resume, progress=bar)
     except _EXPECTED as exc:
-        raise _fail(exc) from None
+        raise cli_error(exc) from None
     console.print(f"ranker on {len(train)} {data} images: final {loss} "
                   f"{result.history[-1]['loss']:.4f}; checkpoint {out / 'last.pt'}", highlight=False)
 
@@ -168,13 +170,14 @@ def rank_command(
     from msglance.ranking.selectors import select
 
     try:
+        prepare_out_dir(out, "--out")
         model = PatchRanker.from_checkpoint(ranker)
         c = model.config
         data = image_folder(images, size or c.image_size, c.channels)
         scores = model.rank(data.images)
         kept = select(data.images, k, "ltrp", ranker=model)
     except _EXPECTED as exc:
-        raise _fail(exc) from None
+        raise cli_error(exc) from None
     out.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -227,7 +230,7 @@ def study_command(
                              eval_images=eval_images, train_limit=train_limit, device=device)
         config.validate()
     except ValueError as exc:
-        raise _fail(exc) from None
+        raise cli_error(exc) from None
     console.print(f"LTRP study: {', '.join(config.datasets)}; evaluations {', '.join(config.evaluations)}; "
                   f"{seeds} seed(s); out {out}", highlight=False)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -246,7 +249,7 @@ def study_command(
         try:
             csv_path = run_study(config, resume=resume, progress=on_event)
         except _EXPECTED as exc:
-            raise _fail(exc) from None
+            raise cli_error(exc) from None
     text = write_report(out, headline_keep, config.seen_classes)
     console.print(text, markup=False, highlight=False, soft_wrap=True)
     console.print(f"per-run CSV: {csv_path}\nsummary: {out / 'summary.md'}", highlight=False)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from msglance.report import save_figure, subplots
+
 __all__ = ["kept_mask", "plot_importance", "plot_seen_unseen", "plot_selections"]
 
 
@@ -46,16 +48,9 @@ def plot_importance(
 ) -> Path:
     """Three panels for one ``(C, H, W)`` image: the image, the ``(L,)`` scores as a heat map,
     and the kept patches ``ids (k,)`` (the others dimmed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from msglance.report import save_figure
-
     keep = kept_mask(ids[None], grid, patch)[0].cpu()
     dimmed = image.cpu() * (0.15 + 0.85 * keep)
-    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.8))
+    fig, axes = subplots(1, 3, figsize=(7.5, 2.8))
     gray = "gray" if image.shape[0] == 1 else None
     axes[0].imshow(_show(image), cmap=gray, vmin=0, vmax=1)
     axes[0].set_title("image")
@@ -81,15 +76,8 @@ def plot_seen_unseen(
     title: str = "",
 ) -> Path:
     """Grouped bars of (mean, std) accuracy on seen and unseen classes per selector."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from msglance.report import save_figure
-
     x = np.arange(len(methods))
-    fig, ax = plt.subplots(figsize=(1.0 + 0.9 * len(methods), 3.2))
+    fig, ax = subplots(1, 1, figsize=(1.0 + 0.9 * len(methods), 3.2))
     for off, vals, label in ((-0.2, seen, "seen (0-4)"), (0.2, unseen, "unseen (5-9)")):
         ax.bar(x + off, [v[0] for v in vals], 0.4, yerr=[v[1] for v in vals], label=label, capsize=3)
     ax.set_xticks(x)
@@ -113,15 +101,8 @@ def plot_selections(
 ) -> Path:
     """A grid: one row per image ``(N, C, H, W)``, the image then one column per selector
     (``name -> ids (N, k)``) showing its kept patches (the others dimmed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from msglance.report import save_figure
-
     n, cols = len(images), 1 + len(selections)
-    fig, axes = plt.subplots(n, cols, figsize=(1.3 * cols, 1.3 * n), squeeze=False)
+    fig, axes = subplots(n, cols, figsize=(1.3 * cols, 1.3 * n), squeeze=False)
     gray = "gray" if images.shape[1] == 1 else None
     for i in range(n):
         axes[i, 0].imshow(_show(images[i]), cmap=gray, vmin=0, vmax=1)

@@ -3,7 +3,7 @@
 One loop (:func:`fit`) serves all three: Adam(W) over shuffled mini-batches of in-memory
 tensors, a per-batch loss supplied by the model kind, and after **every** epoch an atomic
 checkpoint ``OUT/last.pt`` (:mod:`msglance.ranking.checkpoint`; written with
-:func:`msglance.mri.train.save_checkpoint`) holding the model, optimiser, history, RNG states
+:func:`msglance.mri.checkpoint.save_checkpoint`) holding the model, optimiser, history, RNG states
 and the settings. ``resume=True`` continues from it with no lost epoch; its settings must equal
 the new ones except ``epochs`` and ``device``.
 
@@ -39,14 +39,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from msglance.inr.fit import resolve_device
-from msglance.mri.train import (
-    DistContext,
-    init_distributed,
-    mean_across,
-    rng_state,
-    save_checkpoint,
-)
+from msglance.device import resolve_device
+from msglance.mri.checkpoint import rng_state, save_checkpoint
+from msglance.mri.train import DistContext, init_distributed, mean_across
 from msglance.ranking.checkpoint import FORMAT, read_checkpoint
 from msglance.ranking.classifier import ClassifierConfig, TokenClassifier
 from msglance.ranking.losses import ranking_loss
@@ -130,9 +125,7 @@ def fit(
 
 
 def _fit(model, kind, tensors, batch_loss, settings, out, resume, progress, ctx: DistContext):
-    device = resolve_device(str(settings["device"]))
-    if device.type == "cuda" and ctx.active and device.index is None:
-        device = torch.device("cuda", ctx.local_rank)
+    device = resolve_device(str(settings["device"]), ctx.local_rank if ctx.active else None)
     out_dir = Path(out) if out is not None else None
     last = out_dir / "last.pt" if out_dir is not None else None
     model = model.to(device)

@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from msglance.report import save_figure  # noqa: E402
-from msglance.semantic.matching import SeSSResult  # noqa: E402
-from msglance.semantic.scene_graph import SceneGraph  # noqa: E402
+from msglance.extras import require
+from msglance.report import save_figure, subplots
+from msglance.semantic.matching import SeSSResult
+from msglance.semantic.scene_graph import SceneGraph
 
 __all__ = ["draw_graph", "plot_graph_pair"]
 
@@ -28,7 +25,8 @@ def draw_graph(ax, image: np.ndarray, graph: SceneGraph, title: str = "") -> Non
     h, w = img.shape[:2]
     ax.imshow(np.clip(img, 0, 1), cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
     pos = {n.id: (n.centroid[1] * w, n.centroid[0] * h) for n in graph.nodes}
-    colours = plt.cm.tab10(np.arange(max(len(graph.nodes), 1)) % 10)
+    tab10 = require("matplotlib", "data").colormaps["tab10"]
+    colours = tab10(np.arange(max(len(graph.nodes), 1)) % 10)
     for node, colour in zip(graph.nodes, colours):
         if node.mask is not None and node.mask.shape == (h, w):
             ax.contour(node.mask.astype(float), levels=[0.5], colors=[colour], linewidths=0.8)
@@ -57,7 +55,7 @@ def plot_graph_pair(
     title: str = "",
 ) -> Path:
     """Both graphs side by side (matched nodes listed under the figure) saved as PNG."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+    fig, axes = subplots(1, 2, figsize=(10, 4.6))
     draw_graph(axes[0], image1, graph1, "reference graph")
     draw_graph(axes[1], image2, graph2, "prediction graph")
     if result is not None:

@@ -35,11 +35,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from msglance.semantic.importance import saliency_masses, spectral_residual_saliency
 from msglance.semantic.predicates import geometric_relations
-from msglance.semantic.region_features import embed_regions
+from msglance.semantic.region_features import embed_regions, resize_image
 from msglance.semantic.scene_graph import Edge, Node, SceneGraph
 from msglance.semantic.segmentation import segment_regions
 
@@ -149,7 +148,4 @@ class OfflineSceneGraphGenerator:
         scale = self.size / max(h, w)
         if scale >= 1.0:
             return img
-        shape = (max(int(round(h * scale)), 16), max(int(round(w * scale)), 16))
-        t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None]
-        out = F.interpolate(t, size=shape, mode="bilinear", align_corners=False, antialias=True)
-        return out[0].permute(1, 2, 0).clamp(0.0, 1.0).numpy()
+        return resize_image(img, (max(int(round(h * scale)), 16), max(int(round(w * scale)), 16)))

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from msglance.semantic.drawing import plot_graph_pair
 from msglance.semantic.scene_graph import write_scene_graph
-from msglance.semantic.score import sess_graphs, tensor_graphs
+from msglance.semantic.score import default_generator, sess_graphs, tensor_graphs
 
 __all__ = ["item_file_stem", "plot_item_graphs", "write_item_graphs"]
 
@@ -47,17 +47,8 @@ def plot_item_graphs(path: Path, name: str, ref: Tensor, pred: Tensor, data_rang
     result = sess_graphs(g_ref, g_pred)
 
     def shown(t: Tensor):
-        a = (t.detach().float().cpu() / data_range).clamp(0, 1).permute(1, 2, 0).numpy()
-        return a[:, :, 0] if a.shape[2] == 1 else a
+        return (t.detach().float().cpu() / data_range).clamp(0, 1).permute(1, 2, 0).numpy()
 
-    return plot_graph_pair(path, _shrunk(shown(ref), g_ref), g_ref, _shrunk(shown(pred), g_pred),
-                           g_pred, result, f"{name}: scene graphs")
-
-
-def _shrunk(image, graph):
-    """The image at the size its graph's masks refer to (the generator may shrink it)."""
-    if graph.image_size is None or graph.image_size == image.shape[:2]:
-        return image
-    from skimage.transform import resize
-
-    return resize(image, graph.image_size, anti_aliasing=True)
+    prepare = default_generator(str(ref.device)).prepare  # the image the masks refer to
+    return plot_graph_pair(path, prepare(shown(ref)), g_ref, prepare(shown(pred)), g_pred, result,
+                           f"{name}: scene graphs")

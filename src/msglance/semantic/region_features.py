@@ -10,7 +10,7 @@ The stand-in for the reference's OpenCLIP ViT-H-14 image encoder. For each regio
    1280-d head activations (:meth:`EfficientNetLite0.pooled_features`) as the embedding and
    the ImageNet top-1 class as the label.
 
-The whole image, resized the same way, gives the global embedding ``G`` is computed from.
+The whole image, resized the same way, gives the global embedding that ``G`` compares.
 ImageNet class names (torchvision's list, BSD-3-Clause) ship in ``imagenet_classes.txt``.
 """
 
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from msglance.metrics.effnet import load_efficientnet_lite0, preprocess
 
-__all__ = ["RegionFeatures", "embed_regions", "imagenet_classes"]
+__all__ = ["RegionFeatures", "embed_regions", "imagenet_classes", "resize_image"]
 
 _NEUTRAL = 127.0 / 255.0
 
@@ -96,7 +96,7 @@ def embed_regions(
         raise ValueError(f"masks must be (n, H, W) with (H, W) = {img.shape[:2]}, got {masks.shape}")
     if not (isinstance(size, int) and size >= 32):
         raise ValueError(f"size must be an integer >= 32, got {size!r}")
-    crops = [_resize(img, size)]
+    crops = [resize_image(img, (size, size))]
     for k, mask in enumerate(masks):
         rows = np.flatnonzero(mask.any(axis=1))
         cols = np.flatnonzero(mask.any(axis=0))
@@ -105,9 +105,9 @@ def embed_regions(
         r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
         crop = img[r0:r1, c0:c1].copy()
         crop[~mask[r0:r1, c0:c1]] = _NEUTRAL
-        crops.append(_resize(crop, size))
+        crops.append(resize_image(crop, (size, size)))
     model = load_efficientnet_lite0(device)
-    batch = torch.from_numpy(np.stack(crops)).to(torch.device(device))
+    batch = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).to(torch.device(device))
     with torch.inference_mode():
         pooled = model.pooled_features(preprocess(batch))
         probs = torch.softmax(model.classify(pooled), dim=-1)
@@ -118,8 +118,15 @@ def embed_regions(
                           conf[1:].double().cpu().numpy(), emb[0])
 
 
-def _resize(img: np.ndarray, size: int) -> np.ndarray:
-    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None]
-    out = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False,
+def resize_image(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear, antialiased resize of an ``(H, W, 3)`` image in [0, 1] to ``shape`` ``(h, w)``.
+
+    Examples:
+        >>> import numpy as np
+        >>> resize_image(np.ones((10, 20, 3), np.float32), (5, 8)).shape
+        (5, 8, 3)
+    """
+    t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
+    out = F.interpolate(t, size=tuple(shape), mode="bilinear", align_corners=False,
                         antialias=True)
-    return out[0].clamp(0.0, 1.0).numpy()
+    return out[0].permute(1, 2, 0).clamp(0.0, 1.0).numpy()

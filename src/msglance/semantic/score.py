@@ -42,7 +42,7 @@ from msglance.semantic.matching import (
 )
 from msglance.semantic.minilm import embed_texts, text_similarity
 from msglance.semantic.scene_graph import SceneGraph
-from msglance.validation import check_data_range, check_pair, check_reduction, reduce
+from msglance.validation import as_data_range, check_data_range, check_pair, check_reduction, reduce
 
 __all__ = [
     "FEATURES",
@@ -128,8 +128,8 @@ def sess_graphs(
         k0 = base_similarity(f1, f2, graph1.centroids(), graph2.centroids(), theta)
     else:
         k0 = np.zeros((n1, n2))
-    vocabulary = list(dict.fromkeys(graph1.predicates + graph2.predicates)) or ["-"]
-    rho = text_similarity(vocabulary)
+    vocabulary = list(dict.fromkeys(graph1.predicates + graph2.predicates))
+    rho = text_similarity(vocabulary) if vocabulary else np.ones((1, 1))  # (no edge: unused)
     glob = None
     if graph1.global_embedding is not None and graph2.global_embedding is not None:
         a, b = graph1.global_embedding, graph2.global_embedding
@@ -184,7 +184,8 @@ def sess_index(
 
     Not differentiable (segmentation and assignment are discrete); higher is better, 1 for
     identical images. Values are scaled by ``data_range`` to [0, 1] (and clipped there when
-    ``check_range=False``).
+    ``check_range=False``). An item whose prediction holds NaN or inf scores NaN (with
+    ``check_range=True`` it is an error), the library's non-finite policy.
 
     Examples:
         >>> import torch
@@ -197,13 +198,15 @@ def sess_index(
     check_reduction(reduction)
     if x.shape[1] not in (1, 3):
         raise ValueError(f"sess needs 1 (grey) or 3 (RGB) channels, got shape {tuple(x.shape)}")
-    if not (isinstance(data_range, (int, float)) and data_range > 0):
-        raise ValueError(f"data_range must be a number > 0, got {data_range!r}")
+    data_range = as_data_range(data_range)
     if check_range:
         check_data_range(x, data_range, "x")
         check_data_range(y, data_range, "y")
     values = []
     for xi, yi in zip(x, y):
+        if not bool(torch.isfinite(xi).all()):  # the non-finite policy: NaN, never a number
+            values.append(float("nan"))
+            continue
         gx, gy = tensor_graphs(xi, yi, data_range)
         values.append(sess_graphs(gy, gx).score)
     return reduce(torch.tensor(values, dtype=torch.float64), reduction).to(x.dtype)
@@ -237,5 +240,5 @@ def tensor_graphs(x: Tensor, y: Tensor, data_range: float = 1.0) -> tuple[SceneG
     out = []
     for t in (x, y):
         a = (t.detach().float().cpu() / data_range).clamp(0, 1).permute(1, 2, 0).numpy()
-        out.append(image_graph(a, str(t.device) if t.device.type != "cpu" else "cpu"))
+        out.append(image_graph(a, str(t.device)))
     return out[0], out[1]

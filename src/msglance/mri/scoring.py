@@ -33,14 +33,20 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
+from msglance.atomic import atomic_write_text
+from msglance.device import resolve_device
+from msglance.mri.checkpoint import load_checkpoint
+from msglance.mri.config import build_dataset, build_model, load_config, subset_evenly
+from msglance.mri.masks import load_masks
 from msglance.report import save_figure, subplots
 
 __all__ = [
     "Reconstructions",
     "Scores",
     "reconstruct_dataset",
+    "score_dataset",
     "score_reconstructions",
     "write_slices_csv",
     "figure_strip",
@@ -107,34 +113,64 @@ def score_reconstructions(recon: Reconstructions) -> Scores:
     Raises:
         ValueError: a volume whose target is all zero (no data range).
     """
-    from msglance.metrics import psnr, ssim
-
     order: dict[str, list[int]] = {}
     for i, v in enumerate(recon.volume_ids):
         order.setdefault(v, []).append(i)
     rows: list[dict[str, Any]] = [{} for _ in recon.slice_ids]
-    volumes: dict[str, dict[str, float]] = {}
+    tally = _Tally()
     for vol, idx in order.items():
-        target = recon.target[idx][:, None]  # (S, 1, H, W)
+        vol_rows = tally.add_volume(vol, [recon.slice_ids[i] for i in idx], recon.target[idx],
+                                    recon.recon[idx], recon.zero_filled[idx])
+        for i, row in zip(idx, vol_rows):
+            rows[i] = row
+    return tally.scores(rows)
+
+
+class _Tally:
+    """Scores volume by volume: per-slice rows, per-volume values, and the running means
+    (:class:`~msglance.metrics.MetricCollection` s of slices and of volumes)."""
+
+    def __init__(self) -> None:
+        from msglance.metrics import MetricCollection
+
+        self.volumes: dict[str, dict[str, float]] = {}
+        self.slices = MetricCollection(["psnr", "ssim"], metric_options={"ssim": {"window": "box7"}},
+                                       check_range=False)
+        self.zf_slices = MetricCollection(["psnr", "ssim"],
+                                          metric_options={"ssim": {"window": "box7"}},
+                                          check_range=False)
+
+    def add_volume(self, vol: str, slice_ids: list[str], target: torch.Tensor,
+                   recon: torch.Tensor, zero_filled: torch.Tensor) -> list[dict[str, Any]]:
+        """Score one volume's ``(S, H, W)`` slices; returns their per-slice rows."""
+        from msglance.metrics import psnr, ssim
+
+        if vol in self.volumes:
+            raise ValueError(f"volume {vol!r} was scored already (its slices must be contiguous)")
+        target = target[:, None]  # (S, 1, H, W)
         data_range = float(target.max())
         if not data_range > 0:
             raise ValueError(f"volume {vol!r} has an all-zero target: no data range")
-        vol_scores: dict[str, float] = {"slices": float(len(idx)), "data_range": data_range}
+        vol_scores: dict[str, float] = {"slices": float(len(slice_ids)), "data_range": data_range}
         per_method: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        for name, images in (("recon", recon.recon), ("zero_filled", recon.zero_filled)):
-            pred = images[idx][:, None]
-            vol_psnr = psnr(pred.reshape(1, -1, *pred.shape[-2:]), target.reshape(1, -1, *target.shape[-2:]),
+        for name, images, collection in (("recon", recon, self.slices),
+                                         ("zero_filled", zero_filled, self.zf_slices)):
+            pred = images[:, None]
+            vol_psnr = psnr(pred.reshape(1, -1, *pred.shape[-2:]),
+                            target.reshape(1, -1, *target.shape[-2:]),
                             data_range=data_range, check_range=False)
-            slice_psnr = psnr(pred, target, data_range=data_range, reduction="none", check_range=False)
+            slice_psnr = psnr(pred, target, data_range=data_range, reduction="none",
+                              check_range=False)
             slice_ssim = ssim(pred, target, data_range=data_range, reduction="none",
                               window="box7", check_range=False)
+            collection.add_values({"psnr": slice_psnr, "ssim": slice_ssim})
             vol_scores[f"{name}_psnr"] = float(vol_psnr)
             vol_scores[f"{name}_ssim"] = float(slice_ssim.mean())
             per_method[name] = (slice_psnr, slice_ssim)
-        volumes[vol] = vol_scores
-        for j, i in enumerate(idx):
-            rows[i] = {
-                "slice_id": recon.slice_ids[i],
+        self.volumes[vol] = vol_scores
+        return [
+            {
+                "slice_id": sid,
                 "volume_id": vol,
                 "data_range": data_range,
                 "psnr": float(per_method["recon"][0][j]),
@@ -142,17 +178,73 @@ def score_reconstructions(recon: Reconstructions) -> Scores:
                 "zf_psnr": float(per_method["zero_filled"][0][j]),
                 "zf_ssim": float(per_method["zero_filled"][1][j]),
             }
-    summary: dict[str, Any] = {"volumes": len(volumes), "slices": len(rows)}
-    for name, prefix in (("recon", ""), ("zero_filled", "zf_")):
-        summary[name] = {
-            "psnr": float(np.mean([v[f"{name}_psnr"] for v in volumes.values()])),
-            "ssim": float(np.mean([v[f"{name}_ssim"] for v in volumes.values()])),
-            "ssim_slices": float(np.mean([r[f"{prefix}ssim"] for r in rows])),
-            "psnr_slices": float(np.mean([r[f"{prefix}psnr"] for r in rows])),
-        }
-    summary["gain_psnr"] = summary["recon"]["psnr"] - summary["zero_filled"]["psnr"]
-    summary["gain_ssim"] = summary["recon"]["ssim"] - summary["zero_filled"]["ssim"]
-    return Scores(rows, summary, volumes)
+            for j, sid in enumerate(slice_ids)
+        ]
+
+    def scores(self, rows: list[dict[str, Any]]) -> Scores:
+        """The :class:`Scores` of every volume added."""
+        if not rows:
+            raise ValueError("cannot evaluate an empty dataset")
+        summary: dict[str, Any] = {"volumes": len(self.volumes), "slices": len(rows)}
+        for name, collection in (("recon", self.slices), ("zero_filled", self.zf_slices)):
+            per_slice = collection.compute()
+            summary[name] = {
+                "psnr": float(np.mean([v[f"{name}_psnr"] for v in self.volumes.values()])),
+                "ssim": float(np.mean([v[f"{name}_ssim"] for v in self.volumes.values()])),
+                "ssim_slices": per_slice["ssim"],
+                "psnr_slices": per_slice["psnr"],
+            }
+        summary["gain_psnr"] = summary["recon"]["psnr"] - summary["zero_filled"]["psnr"]
+        summary["gain_ssim"] = summary["recon"]["ssim"] - summary["zero_filled"]["ssim"]
+        return Scores(rows, summary, dict(self.volumes))
+
+
+@torch.no_grad()
+def score_dataset(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    device: torch.device | str = "cpu",
+    batch_size: int = 8,
+) -> Scores:
+    """:func:`reconstruct_dataset` + :func:`score_reconstructions`, streamed: only the
+    slices of the volume being read are held (the dataset lists each volume's slices
+    contiguously), never the whole dataset's reconstructions.
+
+    Raises:
+        ValueError: an empty dataset, a volume whose slices are not contiguous, or an
+            all-zero target volume.
+    """
+    was_training = model.training
+    model.eval()
+    tally = _Tally()
+    rows: list[dict[str, Any]] = []
+    held: dict[str, list[Any]] = {"ids": [], "target": [], "recon": [], "zf": []}
+    current: str | None = None
+
+    def flush() -> None:
+        if held["ids"]:
+            rows.extend(tally.add_volume(current, held["ids"], torch.cat(held["target"]),
+                                         torch.cat(held["recon"]), torch.cat(held["zf"])))
+        for v in held.values():
+            v.clear()
+
+    try:
+        for batch in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            zf = batch["zero_filled"].to(device)
+            out = model(zf, batch["kspace"].to(device), batch["mask"].to(device))
+            for j, (sid, vol) in enumerate(zip(batch["slice_id"], batch["volume_id"])):
+                if vol != current:
+                    flush()
+                    current = vol
+                held["ids"].append(sid)
+                held["target"].append(batch["target"][j:j + 1, 0].float().cpu())
+                held["recon"].append(out[j:j + 1, 0].float().cpu())
+                held["zf"].append(batch["zero_filled"][j:j + 1, 0].float().cpu())
+        flush()
+    finally:
+        model.train(was_training)
+    return tally.scores(rows)
 
 
 def write_slices_csv(path: str | os.PathLike[str], rows: list[dict[str, Any]]) -> Path:
@@ -163,14 +255,8 @@ def write_slices_csv(path: str | os.PathLike[str], rows: list[dict[str, Any]]) -
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    _atomic_text(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
     return path
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _pick_slices(rows: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -247,15 +333,6 @@ def evaluate_run(
         FileNotFoundError: not a run directory or no such checkpoint.
         ValueError: the run's saved masks disagree with the masks the data gives now.
     """
-    from msglance.device import resolve_device
-    from msglance.mri.masks import load_masks
-    from msglance.mri.train import (
-        _subset,
-        build_dataset,
-        build_model,
-        load_checkpoint,
-        load_config,
-    )
 
     run = Path(run_dir)
     config = load_config(run)
@@ -289,19 +366,21 @@ def evaluate_run(
                         raise ValueError(
                             f"the mask of {sid} differs from the one saved in {run / 'masks.npz'}"
                         )
-        dataset = _subset(dataset, limit)
-        recon = reconstruct_dataset(model, dataset, device=dev, batch_size=batch_size)
-        scores = score_reconstructions(recon)
+        dataset = subset_evenly(dataset, limit)
+        scores = score_dataset(model, dataset, device=dev, batch_size=batch_size)
         out = eval_root / split
         out.mkdir(exist_ok=True)
         write_slices_csv(out / "slices.csv", scores.slices)
         split_summary = {**scores.summary, "per_volume": scores.volumes}
-        _atomic_text(out / "summary.json", json.dumps(split_summary, indent=2) + "\n")
+        atomic_write_text(out / "summary.json", json.dumps(split_summary, indent=2) + "\n")
         if figures:
+            picked = [i for _, i in _pick_slices(scores.slices)]
             figure_strip(
-                out / "figure.png", recon, scores,
+                out / "figure.png",
+                reconstruct_dataset(model, Subset(dataset, picked), device=dev, batch_size=len(picked)),
+                Scores([scores.slices[i] for i in picked], scores.summary),
                 title=f"{run.name} · {split} · loss {config.loss} · epoch {payload['epoch']}",
             )
         result[split] = scores.summary
-    _atomic_text(eval_root / "summary.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(eval_root / "summary.json", json.dumps(result, indent=2) + "\n")
     return result
