@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from msglance.inr.study import CONFIG_NAME, read_runs
-from msglance.inr.summary import markdown_table, summarize
+from msglance.inr.summary import study_table, summarize_runs
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
     per_image = [dataclasses.replace(r, dataset=r.image) for r in records]
     overall = [dataclasses.replace(r, dataset="all: " + ", ".join(images)) for r in records]
     print()
-    print(markdown_table(summarize(per_image, order) + summarize(overall, order)))
+    print(study_table(summarize_runs(per_image, order) + summarize_runs(overall, order)))
     ref_ssim = {(r.image, r.seed): r.ssim for r in records if r.loss == ref}
     for loss in order[1:]:
         d = [r.ssim - ref_ssim[(r.image, r.seed)] for r in records

@@ -34,3 +34,17 @@ def camera() -> torch.Tensor:
     from skimage import data
 
     return torch.from_numpy(data.camera().astype(np.float32) / 255.0)[None, None]
+
+
+@pytest.fixture
+def one_thread_quiet():
+    """One torch thread (small convolutions run faster and bitwise reproducibly) and no
+    warnings (the air-prior warning at toy image sizes is expected) for the test."""
+    import warnings
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+    torch.set_num_threads(before)

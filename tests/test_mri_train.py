@@ -25,15 +25,7 @@ from msglance.mri.config import glance_grid_side as glance_grid
 from msglance.mri.train import train
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convolutions run faster (and bitwise reproducibly) on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the air-prior warning at 64² is expected
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread_quiet")
 
 
 def tiny(out, **kw) -> TrainConfig:
@@ -148,3 +140,13 @@ def test_ddp_with_two_gloo_processes(tmp_path):
     assert ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2
     # 8 slices, batch 4 per process, 2 processes -> one optimiser step per epoch
     assert ckpt["optimizer"]["state"][0]["step"].item() == 1
+
+
+def test_a_run_saved_before_a_field_existed_resumes_with_its_default():
+    from msglance.mri.config import config_differences
+
+    saved = {"size": 128, "loss": "l1"}  # a config.json without local_window / diagnostics
+    assert config_differences(saved, {"size": 128, "loss": "l1", "local_window": 16}) == []
+    assert config_differences(saved, {"size": 128, "loss": "l1", "local_window": 7}) == [
+        "local_window (checkpoint 16, now 7)"]
+    assert config_differences(saved, {"size": 128, "loss": "l1", "diagnostics": 5}) == []

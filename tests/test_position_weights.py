@@ -125,7 +125,10 @@ def test_ltrp_source_is_pluggable(tmp_path, monkeypatch):
         weight_source(f"ltrp:{ckpt}")(torch.rand(3, 30, 30))
 
 
-def test_register_a_source():
+def test_register_a_source(monkeypatch):
+    from msglance import position_weights
+
+    monkeypatch.setattr(position_weights, "_SOURCES", dict(position_weights._SOURCES))
     register_weight_source("left_half", lambda arg, patch: lambda img: torch.cat(
         [torch.ones(img.shape[1], img.shape[2] // 2), torch.zeros(img.shape[1], img.shape[2] // 2)], 1))
     w = weight_source("left_half")(torch.rand(1, 4, 4))
@@ -165,3 +168,20 @@ def test_cli_fit_with_weights(tmp_path):
     res = CliRunner().invoke(app, [*args, "--position-weights", "nope", "--out",
                                    str(tmp_path / "b")])
     assert res.exit_code == 2 and "unknown position weights 'nope'" in res.output
+
+
+def test_ltrp_source_with_a_real_ranker_checkpoint(tmp_path):
+    ranking = pytest.importorskip("msglance.ranking")
+    from msglance.ranking.checkpoint import FORMAT
+
+    torch.manual_seed(0)
+    ranker = ranking.PatchRanker(ranking.RankerConfig(image_size=16, patch=4, dim=16, depth=1))
+    ckpt = tmp_path / "ranker.pt"
+    torch.save({"format": FORMAT, "kind": "ranker", "model_config": ranker.config_dict(),
+                "model": ranker.state_dict()}, ckpt)
+    image = torch.rand(3, 32, 32)
+    w = weight_source(f"ltrp:{ckpt}")(image)
+    scores = ranker.rank(torch.nn.functional.interpolate(
+        image.mean(0, keepdim=True)[None], size=(16, 16), mode="area"))[0].double()
+    expected = spread_patch_scores((scores - scores.max()).exp().view(4, 4), 8)
+    assert torch.allclose(w.double(), expected / expected.mean(), atol=1e-5)

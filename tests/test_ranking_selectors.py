@@ -144,7 +144,7 @@ def test_bad_input_is_one_line_value_errors(models, images):
 
 
 def test_ranker_checkpoint_round_trip_and_wrong_kind(tmp_path, models, images):
-    from msglance.mri.train import save_checkpoint
+    from msglance.mri.checkpoint import save_checkpoint
     from msglance.ranking.checkpoint import FORMAT
 
     ranker, clf = models

@@ -87,6 +87,9 @@ def test_sess_index_on_tensors(monkeypatch):
         sess_index(torch.zeros(1, 2, 32, 32), torch.zeros(1, 2, 32, 32))
     with pytest.raises(ValueError):
         sess_index(img * 2, img)
+    bad = img.clone()
+    bad[0, 0, 0, 0] = float("nan")
+    assert torch.isnan(sess_index(bad, img, check_range=False))
 
 
 def test_grey_images_are_repeated_to_rgb(generator):

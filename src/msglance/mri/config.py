@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +47,8 @@ __all__ = [
 ]
 
 #: Config keys that may change between a run and its resumption (they do not change the
-#: trajectory): more epochs, another device, another number of loader workers.
-MUTABLE_KEYS: frozenset[str] = frozenset({"epochs", "device", "workers", "out"})
+#: trajectory): more epochs, another device, another number of loader workers, diagnostics.
+MUTABLE_KEYS: frozenset[str] = frozenset({"epochs", "device", "workers", "out", "diagnostics"})
 
 
 @dataclass
@@ -64,9 +65,11 @@ class TrainConfig:
         mask_seed: seed of every mask (fixed val/test masks, per-epoch training masks), kept
             apart from ``seed`` so runs with different seeds see identical masks.
         loss: loss spec for :func:`msglance.losses.parse`.
-        delta: air prior of the Global Glance term (forwarded to terms that accept it).
+        delta: air prior of the Global Glance term (forwarded to terms that accept it);
+            ``None`` = no air prior.
         glance_grid: side ``n`` of the Global Glance ``n×n`` grid; ``0`` scales the
             paper's 96 at 256² with the image side (``round(96·size/256)``, at least 16).
+        local_window: window side of the ``local`` (Local Glance) term only.
         epochs, batch_size (per process), lr: Adam training.
         lr_step, lr_gamma: StepLR every ``lr_step`` epochs (0 = constant learning rate).
         seed: initialisation, shuffling and loss sampling.
@@ -77,6 +80,10 @@ class TrainConfig:
         amp: mixed precision on CUDA (ignored on CPU).
         device: ``"auto"`` (CUDA if available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         workers: DataLoader worker processes.
+        diagnostics: every this many training steps record each loss term's value and the
+            norm and share of its gradient on the network output
+            (:mod:`msglance.mri.diagnostics`; ``diag_*`` columns of ``log.csv``); 0 = off.
+            It does not change the trajectory.
     """
 
     out: str = "runs/mri"
@@ -89,8 +96,9 @@ class TrainConfig:
     mask_kind: str = "random"
     mask_seed: int = 0
     loss: str = "l1+0.01*global+0.01*local"
-    delta: float = 0.01
+    delta: float | None = 0.01
     glance_grid: int = 0
+    local_window: int = 16
     epochs: int = 20
     batch_size: int = 4
     lr: float = 1e-3
@@ -106,6 +114,7 @@ class TrainConfig:
     amp: bool = True
     device: str = "auto"
     workers: int = 0
+    diagnostics: int = 0
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first invalid field."""
@@ -123,7 +132,9 @@ class TrainConfig:
             ("val_limit", self.val_limit >= 0),
             ("workers", self.workers >= 0),
             ("glance_grid", self.glance_grid >= 0),
-            ("delta", self.delta >= 0),
+            ("delta", self.delta is None or self.delta >= 0),
+            ("local_window", self.local_window >= 1),
+            ("diagnostics", self.diagnostics >= 0),
         ]
         for name, ok in checks:
             if not ok:
@@ -150,12 +161,17 @@ def load_config(run_dir: str | os.PathLike[str]) -> TrainConfig:
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Keys (outside :data:`MUTABLE_KEYS`) whose values differ, as ``"key (was A, now B)"``."""
+    """Keys (outside :data:`MUTABLE_KEYS`) whose values differ, as ``"key (was A, now B)"``.
+
+    A key missing from one side counts as the :class:`TrainConfig` default (a run saved
+    before the field existed resumes)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     diffs = []
     for key in sorted(set(saved) | set(current)):
         if key in MUTABLE_KEYS:
             continue
-        a, b = saved.get(key, "<missing>"), current.get(key, "<missing>")
+        a = saved.get(key, defaults.get(key, "<missing>"))
+        b = current.get(key, defaults.get(key, "<missing>"))
         if a != b:
             diffs.append(f"{key} (checkpoint {a!r}, now {b!r})")
     return diffs
@@ -235,8 +251,11 @@ def glance_grid_side(config: TrainConfig) -> int:
 
 
 def build_loss(config: TrainConfig) -> nn.Module:
-    """:func:`msglance.losses.parse` of ``config.loss`` with ``delta`` and the glance grid."""
+    """:func:`msglance.losses.parse` of ``config.loss`` with ``delta``, the glance grid and
+    the ``local`` term's window (``local_window``, given only when the spec has that term)."""
     from msglance import losses
 
     n = glance_grid_side(config)
-    return losses.parse(config.loss, delta=config.delta, grid=(n, n))
+    names = {t.lower().replace("-", "_") for t in re.findall(r"[A-Za-z][\w\-]*", config.loss)}
+    per_term = {"local": {"window": config.local_window}} if "local" in names else {}
+    return losses.parse(config.loss, delta=config.delta, grid=(n, n), **per_term)

@@ -67,6 +67,7 @@ from msglance.mri.config import (
     subset_evenly,
 )
 from msglance.mri.datasets import FastMRISlices
+from msglance.mri.diagnostics import StepDiagnostics
 from msglance.mri.masks import save_masks
 from msglance.mri.networks import count_parameters
 from msglance.mri.scoring import score_dataset
@@ -208,6 +209,7 @@ def train(
     Raises:
         ConfigMismatchError: ``resume`` with a config that differs (keys named).
         FileExistsError: ``out`` already holds a run and ``resume`` is false.
+        FloatingPointError: a non-finite training loss or validation metric (diverged).
         ValueError: invalid config, loss spec, or data.
     """
     config.validate()
@@ -273,6 +275,7 @@ def _train(
     use_amp = bool(config.amp and device.type == "cuda")
     amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    diag = StepDiagnostics(loss_fn, config.diagnostics) if config.diagnostics else None
     if ctx.rank > 0:  # different loss sampling per process, same weights
         torch.manual_seed(config.seed + 1_000_003 * ctx.rank)
 
@@ -348,6 +351,8 @@ def _train(
                 raise FloatingPointError(
                     f"non-finite training loss {float(loss)} at epoch {epoch + 1}, step {step}"
                 )
+            if diag is not None:
+                diag.observe(pred, step)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -357,6 +362,8 @@ def _train(
                 sums[f"loss_{name}"] = sums.get(f"loss_{name}", 0.0) + value
             emit(ProgressEvent("step", epoch + 1, step, steps, {"loss": sums["loss"] / step}))
         train_terms = mean_across({k: v / max(steps, 1) for k, v in sums.items()}, ctx, device)
+        if diag is not None:
+            train_terms.update(mean_across(diag.epoch_means(), ctx, device))
         lr_now = optimizer.param_groups[0]["lr"]
         if scheduler is not None:
             scheduler.step()
@@ -367,6 +374,10 @@ def _train(
                                  "seconds": time.perf_counter() - epoch_start}
         history.append(row)
         metric = val[f"val_{config.best_metric}"]
+        if not math.isfinite(metric):  # diverged weights: no checkpoint could be selected
+            raise FloatingPointError(
+                f"non-finite validation {config.best_metric} ({metric}) after epoch {epoch + 1}"
+            )
         improved = metric > best["value"]
         if improved:
             best = {"epoch": epoch + 1, "value": metric}

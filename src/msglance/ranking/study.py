@@ -48,7 +48,7 @@ import torch
 
 from msglance.ranking.classifier import ClassifierConfig, TokenClassifier
 from msglance.ranking.datasets import PatchData, load_split
-from msglance.ranking.mae import MAEConfig, MaskedAutoencoder, random_masking
+from msglance.ranking.mae import MAEConfig, MaskedAutoencoder
 from msglance.ranking.patches import patchify
 from msglance.ranking.pseudo_labels import pseudo_scores
 from msglance.ranking.ranker import PatchRanker, RankerConfig
@@ -64,7 +64,7 @@ __all__ = [
     "read_rows",
     "run_study",
     "study_selectors",
-    "summarize",
+    "summarize_rows",
 ]
 
 EVALUATIONS: tuple[str, ...] = ("A", "B", "C", "D", "E")
@@ -372,7 +372,7 @@ def _eval_e(side: _Side, test: PatchData, keep: float, seed: int) -> list[tuple[
     k = max(1, round(keep * length))
     cc = ClassifierConfig(channels=test.images.shape[1], classes=int(test.labels.max()) + 1)
     torch.manual_seed(seed)
-    clf = TokenClassifier(cc).eval()
+    clf = TokenClassifier(cc).eval()  # speed does not depend on the weights; accuracy comes from C
     x = test.images[:256]
     ids = select(x, k, "ltrp", ranker=side.ranker)
     with torch.no_grad():
@@ -407,7 +407,7 @@ def run_study(
     """
     import json
 
-    from msglance.mri.train import atomic_write_text
+    from msglance.atomic import atomic_write_text
 
     config.validate()
     out = Path(config.out)
@@ -497,13 +497,13 @@ def _plan(cfg: StudyConfig) -> list[tuple[str, str, str, float, int]]:
     return units
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[tuple[str, str, str, float, str], tuple[float, float, int]]:
+def summarize_rows(rows: list[dict[str, Any]]) -> dict[tuple[str, str, str, float, str], tuple[float, float, int]]:
     """``(evaluation, dataset, selector, keep, metric) -> (mean, std, n)`` over seeds.
 
     Examples:
         >>> rows = [dict(evaluation="D", dataset="digits", selector="ltrp", keep=0.125, seed=s,
         ...              metric="acc_seen", value=v) for s, v in enumerate([90.0, 92.0])]
-        >>> summarize(rows)[("D", "digits", "ltrp", 0.125, "acc_seen")]
+        >>> summarize_rows(rows)[("D", "digits", "ltrp", 0.125, "acc_seen")]
         (91.0, 1.4142135623730951, 2)
     """
     groups: dict[tuple, list[float]] = {}

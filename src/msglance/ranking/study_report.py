@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from msglance.ranking.study import read_rows, summarize
+from msglance.ranking.study import read_rows, summarize_rows
 
 __all__ = ["markdown_tables", "write_report"]
 
@@ -43,7 +43,7 @@ def markdown_tables(rows: list[dict[str, Any]], headline_keep: float = 0.125,
         >>> "| ltrp | 90.0 | 80.0 | 10.0 |" in markdown_tables(rows)
         True
     """
-    s = summarize(rows)
+    s = summarize_rows(rows)
     parts: list[str] = []
     sel = lambda ev, ds: {k[2] for k in s if k[0] == ev and k[1] == ds}  # noqa: E731
 
@@ -66,7 +66,7 @@ def markdown_tables(rows: list[dict[str, Any]], headline_keep: float = 0.125,
                            and r["dataset"] == "digits" and r["keep"] == headline_keep
                            and r["metric"] == "acc_unseen"]
                 diffs = [a - b for a, b in zip(gap_vals, un_vals)]
-                gap = summarize([dict(evaluation="x", dataset="x", selector="x", keep=0.0, metric="x",
+                gap = summarize_rows([dict(evaluation="x", dataset="x", selector="x", keep=0.0, metric="x",
                                       value=v, seed=i) for i, v in enumerate(diffs)])[("x", "x", "x", 0.0, "x")]
             parts.append(f"| {m} | {_fmt(g('acc_seen'))} | {_fmt(g('acc_unseen'))} | {_fmt(gap)} | "
                          f"{_fmt(g('logreg_acc_seen'))} | {_fmt(g('logreg_acc_unseen'))} |")
@@ -150,7 +150,7 @@ def write_report(out: str | os.PathLike[str], headline_keep: float | None = None
     """
     import json
 
-    from msglance.mri.train import atomic_write_text
+    from msglance.atomic import atomic_write_text
     from msglance.ranking.figures import plot_seen_unseen
 
     out = Path(out)
@@ -159,7 +159,7 @@ def write_report(out: str | os.PathLike[str], headline_keep: float | None = None
     seen_classes = int(saved.get("seen_classes", 5) if seen_classes is None else seen_classes)
     rows = read_rows(out)
     text = (f"## {title}\n\n" if title else "") + markdown_tables(rows, headline_keep, seen_classes)
-    s = summarize(rows)
+    s = summarize_rows(rows)
     d = [m for m in _order({k[2] for k in s if k[0] == "CD" and k[1] == "digits"})
          if ("CD", "digits", m, headline_keep, "acc_seen") in s]
     if d:

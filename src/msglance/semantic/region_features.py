@@ -10,7 +10,7 @@ The stand-in for the reference's OpenCLIP ViT-H-14 image encoder. For each regio
    1280-d head activations (:meth:`EfficientNetLite0.pooled_features`) as the embedding and
    the ImageNet top-1 class as the label.
 
-The whole image, resized the same way, gives the global embedding ``G`` is computed from.
+The whole image, resized the same way, gives the global embedding that ``G`` compares.
 ImageNet class names (torchvision's list, BSD-3-Clause) ship in ``imagenet_classes.txt``.
 """
 

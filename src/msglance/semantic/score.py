@@ -42,13 +42,7 @@ from msglance.semantic.matching import (
 )
 from msglance.semantic.minilm import embed_texts, text_similarity
 from msglance.semantic.scene_graph import SceneGraph
-from msglance.validation import (
-    as_data_range,
-    check_data_range,
-    check_pair,
-    check_reduction,
-    reduce,
-)
+from msglance.validation import as_data_range, check_data_range, check_pair, check_reduction, reduce
 
 __all__ = [
     "FEATURES",
@@ -190,7 +184,8 @@ def sess_index(
 
     Not differentiable (segmentation and assignment are discrete); higher is better, 1 for
     identical images. Values are scaled by ``data_range`` to [0, 1] (and clipped there when
-    ``check_range=False``).
+    ``check_range=False``). An item whose prediction holds NaN or inf scores NaN (with
+    ``check_range=True`` it is an error), the library's non-finite policy.
 
     Examples:
         >>> import torch
@@ -209,8 +204,8 @@ def sess_index(
         check_data_range(y, data_range, "y")
     values = []
     for xi, yi in zip(x, y):
-        if not bool(torch.isfinite(xi).all()):  # the non-finite policy: NaN for the item
-            values.append(float("nan"))  # (the clip to [0, 1] would make inf plausible)
+        if not bool(torch.isfinite(xi).all()):  # the non-finite policy: NaN, never a number
+            values.append(float("nan"))
             continue
         gx, gy = tensor_graphs(xi, yi, data_range)
         values.append(sess_graphs(gy, gx).score)
