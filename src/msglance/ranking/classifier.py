@@ -14,11 +14,10 @@ import os
 from dataclasses import asdict, dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from msglance.ranking.checkpoint import read_checkpoint
-from msglance.ranking.patches import check_grid, patchify
-from msglance.ranking.vit import Block, PatchEmbed, gather_tokens, sincos_position_embedding
+from msglance.ranking.vit import ClsViT
 
 __all__ = ["ClassifierConfig", "TokenClassifier"]
 
@@ -37,7 +36,7 @@ class ClassifierConfig:
     mlp_ratio: float = 2.0
 
 
-class TokenClassifier(nn.Module):
+class TokenClassifier(ClsViT):
     """ViT classifier on kept tokens: ``forward(images, ids=None) -> (N, classes)`` logits.
 
     Examples:
@@ -51,31 +50,10 @@ class TokenClassifier(nn.Module):
     """
 
     def __init__(self, config: ClassifierConfig | None = None):
-        super().__init__()
-        self.config = c = config or ClassifierConfig()
-        self.grid = check_grid(c.image_size, c.image_size, c.patch)
-        self.length = self.grid[0] * self.grid[1]
-        self.patch = c.patch
-        self.embed = PatchEmbed(c.patch * c.patch * c.channels, c.dim)
-        self.cls = nn.Parameter(torch.zeros(1, 1, c.dim))
-        self.register_buffer("pos", sincos_position_embedding(c.dim, self.grid)[None], persistent=False)
-        self.blocks = nn.ModuleList(Block(c.dim, c.heads, c.mlp_ratio) for _ in range(c.depth))
-        self.norm = nn.LayerNorm(c.dim)
-        self.head = nn.Linear(c.dim, c.classes)
-        nn.init.normal_(self.cls, std=0.02)
-
-    def tokens(self, images: Tensor, ids: Tensor | None = None) -> Tensor:
-        """CLS + the embedded tokens ``ids`` (all when ``None``): ``(N, 1 + k, dim)``."""
-        x = self.embed(patchify(images, self.patch)) + self.pos
-        if ids is not None:
-            x = gather_tokens(x, ids)
-        return torch.cat([self.cls.expand(len(x), -1, -1), x], dim=1)
-
-    def forward(self, images: Tensor, ids: Tensor | None = None) -> Tensor:
-        x = self.tokens(images, ids)
-        for blk in self.blocks:
-            x = blk(x)
-        return self.head(self.norm(x[:, 0]))
+        c = config or ClassifierConfig()
+        super().__init__(c.image_size, c.patch, c.channels, c.dim, c.depth, c.heads,
+                         c.mlp_ratio, out_features=c.classes)
+        self.config = c
 
     def cls_attention(self, images: Tensor) -> Tensor:
         """Last block's attention of CLS to each patch, averaged over heads: ``(N, L)``."""

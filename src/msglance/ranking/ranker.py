@@ -15,11 +15,11 @@ import os
 from dataclasses import asdict, dataclass
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from msglance.ranking.checkpoint import read_checkpoint
-from msglance.ranking.patches import check_grid, patchify
-from msglance.ranking.vit import Block, PatchEmbed, gather_tokens, sincos_position_embedding
+from msglance.ranking.patches import check_grid
+from msglance.ranking.vit import ClsViT
 
 __all__ = ["PatchRanker", "RankerConfig", "check_images_fit"]
 
@@ -57,7 +57,7 @@ def check_images_fit(images: Tensor, image_size: int, patch: int, channels: int,
         )
 
 
-class PatchRanker(nn.Module):
+class PatchRanker(ClsViT):
     """ViT patch ranker: ``forward(images) -> (N, L)`` scores (higher = keep).
 
     Examples:
@@ -68,28 +68,13 @@ class PatchRanker(nn.Module):
     """
 
     def __init__(self, config: RankerConfig | None = None):
-        super().__init__()
-        self.config = c = config or RankerConfig()
-        self.grid = check_grid(c.image_size, c.image_size, c.patch)
-        self.length = self.grid[0] * self.grid[1]
-        self.patch = c.patch
-        self.embed = PatchEmbed(c.patch * c.patch * c.channels, c.dim)
-        self.cls = nn.Parameter(torch.zeros(1, 1, c.dim))
-        self.register_buffer("pos", sincos_position_embedding(c.dim, self.grid)[None], persistent=False)
-        self.blocks = nn.ModuleList(Block(c.dim, c.heads, c.mlp_ratio) for _ in range(c.depth))
-        self.norm = nn.LayerNorm(c.dim)
-        self.head = nn.Linear(c.dim, self.length)
-        nn.init.normal_(self.cls, std=0.02)
+        c = config or RankerConfig()
+        super().__init__(c.image_size, c.patch, c.channels, c.dim, c.depth, c.heads, c.mlp_ratio)
+        self.config = c
 
     def forward(self, images: Tensor, ids_keep: Tensor | None = None) -> Tensor:
         """Scores ``(N, L)``; with ``ids_keep (N, K)`` only those tokens are fed (asymmetric)."""
-        x = self.embed(patchify(images, self.patch)) + self.pos
-        if ids_keep is not None:
-            x = gather_tokens(x, ids_keep)
-        x = torch.cat([self.cls.expand(len(x), -1, -1), x], dim=1)
-        for blk in self.blocks:
-            x = blk(x)
-        return self.head(self.norm(x[:, 0]))
+        return super().forward(images, ids_keep)
 
     @torch.no_grad()
     def rank(self, images: Tensor) -> Tensor:

@@ -10,6 +10,8 @@
   attention weights (for CLS-attention saliency).
 * :class:`Block` — pre-norm transformer block ``x + Attn(LN x)``, then ``x + MLP(LN x)``.
 * :class:`PatchEmbed` — a linear map of flattened patches (:func:`~msglance.ranking.patches.patchify`).
+* :class:`ClsViT` — CLS token + embedded patches (fixed positions) → blocks → LayerNorm →
+  a linear head on CLS; the ranker (``L`` outputs) and the token classifier (one per class).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from msglance.ranking.patches import check_grid, patchify
 
 __all__ = ["Attention", "Block", "PatchEmbed", "gather_tokens", "sincos_position_embedding"]
 
@@ -153,3 +157,58 @@ def gather_tokens(tokens: Tensor, index: Tensor) -> Tensor:
     """
     return torch.gather(tokens, 1, index[..., None].expand(-1, -1, tokens.shape[-1]))
 
+
+
+class ClsViT(nn.Module):
+    """A ViT over an image's patches with a CLS token and a linear head on it.
+
+    ``forward(images, ids) = head(LN(blocks([cls; embed(patches) + pos][ids])))[CLS]``:
+    the image is cut into ``patch x patch`` patches (raster order), embedded, given the fixed
+    sin-cos positions, optionally reduced to the tokens ``ids`` ``(N, k)``, prefixed with CLS
+    and run through ``depth`` blocks. The head has ``out_features`` outputs (``None``: one per
+    patch position, ``L``).
+
+    Examples:
+        >>> _ = torch.manual_seed(0)
+        >>> vit = ClsViT(8, 2, channels=1, dim=16, depth=1, heads=2, mlp_ratio=2.0)
+        >>> vit.length, tuple(vit(torch.rand(3, 1, 8, 8)).shape)
+        (16, (3, 16))
+        >>> tuple(vit(torch.rand(3, 1, 8, 8), torch.tensor([[0, 5]] * 3)).shape)
+        (3, 16)
+    """
+
+    def __init__(
+        self,
+        image_size: int,
+        patch: int,
+        channels: int,
+        dim: int,
+        depth: int,
+        heads: int,
+        mlp_ratio: float,
+        out_features: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.grid = check_grid(image_size, image_size, patch)
+        self.length = self.grid[0] * self.grid[1]
+        self.patch = patch
+        self.embed = PatchEmbed(patch * patch * channels, dim)
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        self.register_buffer("pos", sincos_position_embedding(dim, self.grid)[None], persistent=False)
+        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, self.length if out_features is None else out_features)
+        nn.init.normal_(self.cls, std=0.02)
+
+    def tokens(self, images: Tensor, ids: Tensor | None = None) -> Tensor:
+        """CLS + the embedded tokens ``ids`` (all when ``None``): ``(N, 1 + k, dim)``."""
+        x = self.embed(patchify(images, self.patch)) + self.pos
+        if ids is not None:
+            x = gather_tokens(x, ids)
+        return torch.cat([self.cls.expand(len(x), -1, -1), x], dim=1)
+
+    def forward(self, images: Tensor, ids: Tensor | None = None) -> Tensor:
+        x = self.tokens(images, ids)
+        for blk in self.blocks:
+            x = blk(x)
+        return self.head(self.norm(x[:, 0]))
