@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -79,7 +80,7 @@ class _ChunkedRowSums(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, fn, window, stride, x, y):  # type: ignore[override]
+    def forward(ctx, fn, window, stride, x, y):
         need = ctx.needs_input_grad[3:5]
         parts = pieces(x, window, stride)
         sums: Tensor | None = None
@@ -97,7 +98,7 @@ class _ChunkedRowSums(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx, grad):
         x, y = ctx.saved_tensors
         need = ctx.needs_input_grad[3:5]
         grad_x = torch.zeros_like(x) if need[0] else None
@@ -107,9 +108,9 @@ class _ChunkedRowSums(torch.autograd.Function):
             xc, yc, value = graphs[k] if graphs else _piece(ctx.fn, x, y, (start, stop, i0, length), need)
             wanted = [t for t in (xc, yc) if t.requires_grad]
             grads = iter(torch.autograd.grad(value, wanted, grad[start:stop]))
-            if need[0]:
+            if grad_x is not None:  # need[0]
                 grad_x[start:stop].narrow(2, i0, length).add_(next(grads))
-            if need[1]:
+            if grad_y is not None:  # need[1]
                 grad_y[start:stop].narrow(2, i0, length).add_(next(grads))
             if graphs:
                 graphs[k] = None  # free this chunk's saved tensors as soon as it is done
@@ -142,4 +143,4 @@ def chunked_row_sums(
             if sums is None:
                 sums = value.new_zeros(x.shape[0])
             sums[start:stop] += value
-    return sums
+    return cast(Tensor, sums)  # x is non-empty (check_pair), so one piece at least

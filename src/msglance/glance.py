@@ -85,7 +85,7 @@ import logging
 import math
 import operator
 import warnings
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -148,7 +148,7 @@ class AirPriorWarning(UserWarning):
 # ----------------------------------------------------------------------------------------
 
 
-def _prepare(x: Tensor, y: Tensor, complex_mode: str) -> tuple[Tensor, Tensor, torch.dtype]:
+def _prepare(x: Tensor, y: Tensor, complex_mode: ComplexMode) -> tuple[Tensor, Tensor, torch.dtype]:
     """Validate, reduce complex input to real, and up-cast half precision to float32.
 
     Returns the real ``(B, C, *spatial)`` pair and the dtype results are returned in.
@@ -377,7 +377,7 @@ class _GlanceSums(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, y, window, stride, eps, official):  # type: ignore[override]
+    def forward(ctx, x, y, window, stride, eps, official):
         _, _, moments = _centred_moments(x, y, window, stride)
         ctx.save_for_backward(x, y, *moments)  # the pieces are views: no float64 copies kept
         ctx.settings = (window, stride, eps, official, x.dtype, tuple(x.shape[2:]))
@@ -385,7 +385,7 @@ class _GlanceSums(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx, grad):
         x, y, *moments = ctx.saved_tensors
         window, stride, eps, official, dtype, spatial = ctx.settings
         dims = tuple(range(2, x.ndim))  # centred as in the forward, promoted to float64
@@ -679,7 +679,7 @@ def check_grid(grid: int | tuple[int, int], repeats: int, delta: float | None = 
         >>> check_grid(32, 10), check_grid((8, 12), 1)
         ((32, 32), (8, 12))
     """
-    pair = (grid, grid) if _is_int(grid) else grid
+    pair: Any = (grid, grid) if _is_int(grid) else grid  # any object: validated below
     try:
         ok = len(pair) == 2 and all(_is_int(v) and v >= 1 for v in pair)
     except TypeError:
@@ -693,7 +693,7 @@ def check_grid(grid: int | tuple[int, int], repeats: int, delta: float | None = 
     return int(pair[0]), int(pair[1])
 
 
-def _is_int(v: object) -> bool:
+def _is_int(v: Any) -> bool:
     if isinstance(v, bool):
         return False
     try:

@@ -220,16 +220,16 @@ def parse(spec: str, **options) -> CompositeLoss:
     shared = {k: v for k, v in options.items() if k not in per_term}
     accepted = {}
     for name, registry_name, _ in parsed:
-        accepted[name] = _option_names(metrics.get(registry_name).loss_factory)
+        takes = accepted[name] = _option_names(metrics.get(registry_name).loss_factory)
         if name in per_term:
             own = per_term[name]
             if not isinstance(own, dict):
                 raise TypeError(f"option {name!r} (term {name!r}) must be a dict of options, got {own!r}")
-            unknown = sorted(set(own) - accepted[name]) if accepted[name] is not None else []
-            if unknown:
+            unknown = sorted(set(own) - takes) if takes is not None else []
+            if unknown and takes is not None:
                 raise ValueError(
                     f"loss term {name!r} does not take option(s) {unknown}; it takes "
-                    f"{sorted(accepted[name])}"
+                    f"{sorted(takes)}"
                 )
     unknown = sorted(set(shared) - _known_options()) if shared else []
     if unknown:  # a typo: no loss term at all takes it (options for other terms are fine)
@@ -239,7 +239,9 @@ def parse(spec: str, **options) -> CompositeLoss:
         )
     for name, registry_name, coef in parsed:
         factory = metrics.get(registry_name).loss_factory
-        mine = {k: v for k, v in shared.items() if accepted[name] is None or k in accepted[name]}
+        assert factory is not None  # _registry_name accepts only terms with a loss_factory
+        takes = accepted[name]
+        mine = {k: v for k, v in shared.items() if takes is None or k in takes}
         mine.update(per_term.get(name, {}))
         try:
             terms[name] = factory(**mine)

@@ -188,7 +188,7 @@ def _as_real(value: object, name: str) -> float:
     try:
         return float(value)
     except OverflowError:  # an int beyond float range
-        return math.inf if value > 0 else -math.inf
+        return -math.inf if value < 0 else math.inf
 
 
 def as_data_range(value: object, name: str = "data_range") -> float:

@@ -117,12 +117,12 @@ class _WindowMeans(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, stack: Tensor, kind: str, win_size: int, sigma: float) -> Tensor:  # type: ignore[override]
+    def forward(ctx, stack: Tensor, kind: str, win_size: int, sigma: float) -> Tensor:
         ctx.settings = (kind, win_size, sigma)
         return _apply_filter(stack, kind, win_size, sigma)
 
     @staticmethod
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
+    def backward(ctx, grad: Tensor):
         kind, win_size, sigma = ctx.settings
         pad = (win_size - 1,) * (2 * (grad.ndim - 2))
         return _apply_filter(F.pad(grad, pad), kind, win_size, sigma), None, None, None
@@ -211,7 +211,7 @@ class _SSIMMeans(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, y, data_range, kind, win_size, sigma, sample_covariance, k1, k2):  # type: ignore[override]
+    def forward(ctx, x, y, data_range, kind, win_size, sigma, sample_covariance, k1, k2):
         b, c = x.shape[:2]
         spatial = tuple(x.shape[2:])
         rows = b * c
@@ -241,7 +241,7 @@ class _SSIMMeans(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, g_s, g_c):  # type: ignore[override]
+    def backward(ctx, g_s, g_c):
         shape, rows, count, kind, win_size, sigma, norm = ctx.meta
         ref = ctx.chunks[0][4][0]
         g_s = (torch.zeros(rows, dtype=ref.dtype, device=ref.device) if g_s is None
@@ -254,13 +254,13 @@ class _SSIMMeans(torch.autograd.Function):
         grad_y = torch.zeros(full, dtype=ref.dtype, device=ref.device) if need_y else None
         for start, stop, o0, length, saved in ctx.chunks:
             gx, gy = _terms_backward(saved, g_s[start:stop], g_c[start:stop], kind, win_size, sigma, norm)
-            if need_x:
+            if grad_x is not None:  # need_x
                 grad_x[start:stop].narrow(2, o0, length).add_(gx)
-            if need_y:
+            if grad_y is not None:  # need_y
                 grad_y[start:stop].narrow(2, o0, length).add_(gy)
         return (
-            grad_x.view(shape) if need_x else None,
-            grad_y.view(shape) if need_y else None,
+            grad_x.view(shape) if grad_x is not None else None,
+            grad_y.view(shape) if grad_y is not None else None,
             None, None, None, None, None, None, None,
         )
 
