@@ -46,21 +46,26 @@ def _assert_same(compiled, eager, x, y) -> None:
     torch.testing.assert_close(gc, ge, atol=TOL, rtol=0)
 
 
-def test_msglance_loss_compiles_with_inductor():
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_msglance_loss_compiles_with_inductor(device):
     # raised InductorError ("ValueRangeError: Invalid ranges [0:-1]") before the fix
-    x, y = _pair()
+    x, y = (t.to(device) for t in _pair())
     make = lambda: MSGlanceLoss(grid=(16, 16), window=16, repeats=2, seed=0, pixel="l1")  # noqa: E731
     compiled = torch.compile(make())
     _assert_same(compiled, make(), x, y)
     # a second call (new draws from the seeded stream, new values) still matches eager
     eager = make()
     _value_and_grad(eager, x, y)
-    _assert_same(compiled, eager, *_pair(1))
+    _assert_same(compiled, eager, *(t.to(device) for t in _pair(1)))
 
 
-def test_glance_index_compiles():
+def test_glance_index_compiles_without_graph_breaks():
+    # fullgraph=True: validation and the chunking force no graph break in the hot path
     x, y = _pair()
-    compiled = torch.compile(glance_index, backend="aot_eager")
+    compiled = torch.compile(glance_index, backend="aot_eager", fullgraph=True)
     _assert_same(lambda a, b: compiled(a, b, window=7), lambda a, b: glance_index(a, b, window=7), x, y)
 
 
