@@ -5,7 +5,9 @@ message, never ``assert`` (which vanishes under ``python -O``).
 
 **Non-finite values** (one policy for every metric and loss):
 
-* a *target* (reference) holding NaN or inf is an error (``ValueError``), always;
+* a *target* (reference) holding NaN or inf is an error (``ValueError``), always in eager
+  mode; while ``torch.compile`` traces, :func:`check_pair` skips this host-sync check and
+  the compiled measure returns NaN for that item instead;
 * a *prediction* (or the single input of a no-reference measure) holding NaN or inf:
   with range checking on (a ``data_range`` given and ``check_range=True``) it is a
   ``ValueError`` naming the input; otherwise the value for *that item* is not finite --
