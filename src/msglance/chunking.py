@@ -133,7 +133,13 @@ def chunked_row_sums(
     Returns:
         ``(R,)`` sums in ``fn``'s output dtype, the same as ``fn(x, y)`` up to the summation
         order; differentiable in ``x`` and ``y`` (once).
+
+    Under ``torch.compile`` this is ``fn(x, y)`` in one piece: the chunk loop (a custom
+    autograd Function that runs nested autograd graphs) cannot be traced, and the compiler
+    does its own fusion of the temporaries.
     """
+    if torch.compiler.is_compiling():
+        return fn(x, y)
     if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
         return _ChunkedRowSums.apply(fn, window, stride, x, y)
     sums: Tensor | None = None

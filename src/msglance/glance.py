@@ -280,7 +280,7 @@ def _channel_means(
     rows = chunked_row_sums(
         sums, x.reshape(b * c, 1, *spatial), y.reshape(b * c, 1, *spatial), window, stride
     )
-    count = math.prod((n - window) // stride + 1 for n in spatial)
+    count = math.prod([(n - window) // stride + 1 for n in spatial])  # a list: traceable
     return (rows / count).view(b, c).to(x.dtype)
 
 
@@ -657,6 +657,23 @@ def _weighted_positions(
     return index.index_copy(0, rows, pick.clamp_max(n - 1))
 
 
+@torch.compiler.disable
+def _draw_mosaic(
+    target: Tensor,
+    count: int,
+    delta: float | None,
+    generator: torch.Generator | None,
+    replacement: bool,
+    position_weights: Tensor | None,
+    repeats: int,
+) -> Tensor:
+    """Mosaic positions (:func:`sample_positions`, then :func:`_mosaic_index`), run eagerly
+    under ``torch.compile``: draws from a ``torch.Generator`` cannot be traced, and the
+    draw is not differentiated, so one deliberate graph break here replaces several."""
+    index = sample_positions(target, count, delta, generator, replacement, position_weights)
+    return _mosaic_index(index, repeats, generator)
+
+
 def _mosaic_index(
     index: Tensor, repeats: int, generator: torch.Generator | None
 ) -> Tensor:
@@ -778,8 +795,7 @@ def global_glance_index(
             f"window {window} is larger than the {mos_h}x{mos_w} mosaic of grid {grid} "
             f"and repeats {repeats}"
         )
-    index = sample_positions(yr, n * m, delta, generator, replacement, position_weights)
-    index = _mosaic_index(index, repeats, generator)
+    index = _draw_mosaic(yr, n * m, delta, generator, replacement, position_weights, repeats)
     b, c = xr.shape[:2]
     gather = index.unsqueeze(1).expand(b, c, index.shape[1])
     mx = xr.flatten(2).gather(2, gather).view(b, c, mos_h, mos_w)

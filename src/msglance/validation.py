@@ -5,7 +5,9 @@ message, never ``assert`` (which vanishes under ``python -O``).
 
 **Non-finite values** (one policy for every metric and loss):
 
-* a *target* (reference) holding NaN or inf is an error (``ValueError``), always;
+* a *target* (reference) holding NaN or inf is an error (``ValueError``), always in eager
+  mode; while ``torch.compile`` traces, :func:`check_pair` skips this host-sync check and
+  the compiled measure returns NaN for that item instead;
 * a *prediction* (or the single input of a no-reference measure) holding NaN or inf:
   with range checking on (a ``data_range`` given and ``check_range=True``) it is a
   ``ValueError`` naming the input; otherwise the value for *that item* is not finite --
@@ -64,7 +66,10 @@ def check_pair(
         y: target.
         ndims: accepted numbers of dimensions (4: ``(B, C, H, W)``, 5: ``(B, C, D, H, W)``).
         allow_complex: accept complex dtypes.
-        check_finite: raise if the *target* holds NaN or inf.
+        check_finite: raise if the *target* holds NaN or inf. Skipped while
+            ``torch.compile`` traces (the check is a host sync that would break the graph):
+            a compiled metric or loss given a non-finite target returns a non-finite value
+            instead of raising. Eager behaviour is unchanged.
 
     Raises:
         TypeError: not tensors, integer/bool dtypes, or different dtypes.
@@ -91,7 +96,7 @@ def check_pair(
         )
     if x.numel() == 0:
         raise ValueError(f"inputs are empty, shape {tuple(x.shape)}")
-    if check_finite and not bool(torch.isfinite(y).all()):
+    if check_finite and not torch.compiler.is_compiling() and not bool(torch.isfinite(y).all()):
         raise ValueError(f"target y holds NaN or inf values (shape {tuple(y.shape)})")
 
 
