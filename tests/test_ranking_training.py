@@ -118,7 +118,17 @@ def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
 
 
 def test_ddp_ranker_training_with_two_gloo_processes(tmp_path):
-    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    try:
+        mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    except mp.ProcessExitedException as exc:
+        # gloo's teardown on a loaded 2-core machine was seen once to abort one process at
+        # exit ("terminate called without an active exception", SIGABRT) after training had
+        # run; one fresh retry in a new folder, anything else (or a second abort) fails
+        if exc.signal_name != "SIGABRT":
+            raise
+        tmp_path = tmp_path / "retry"
+        tmp_path.mkdir()
+        mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=False)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=False)
     assert r0["history"][0]["loss"] == pytest.approx(r1["history"][0]["loss"], abs=1e-6)
