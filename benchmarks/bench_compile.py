@@ -1,4 +1,5 @@
-"""``torch.compile(MSGlanceLoss())`` against eager: forward + backward time per step.
+"""``torch.compile`` of ``MSGlanceLoss()`` or ``SSIMLoss()`` against eager: forward + backward
+time per step.
 
 Inputs are *synthetic* (seeded uniform targets, predictions = target + Gaussian noise).
 For each size the compiled module is built and run once (the compile time, printed), then
@@ -9,6 +10,7 @@ same Global Glance draws).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_compile.py
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_compile.py --device cuda
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_compile.py --loss ssim
 """
 
 from __future__ import annotations
@@ -20,8 +22,16 @@ import time
 import torch
 
 from msglance.glance import MSGlanceLoss
+from msglance.metrics import SSIMLoss
 
 SIZES = {"small": (2, 1, 64, 64, (32, 32)), "medium": (4, 1, 192, 192, (96, 96))}
+
+
+def make_loss(kind: str, grid: tuple[int, int]) -> torch.nn.Module:
+    """The benchmarked loss: MS-Glance (seeded, L1 pixel term) or SSIM (data range 1)."""
+    if kind == "ssim":
+        return SSIMLoss(data_range=1.0)
+    return MSGlanceLoss(grid=grid, pixel="l1", seed=0)
 
 
 def step(loss: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor]:
@@ -41,9 +51,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--loss", choices=("msglance", "ssim"), default="msglance")
     args = parser.parse_args()
     dev = torch.device(args.device)
-    print(f"torch {torch.__version__}, device {dev}, threads {torch.get_num_threads()}")
+    print(f"torch {torch.__version__}, device {dev}, threads {torch.get_num_threads()}, loss {args.loss}")
     print("| size | shape | grid | compile (s) | eager (ms) | compiled (ms) | eager/compiled | max |dloss| | max |dgrad| |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name, (b, c, h, w, grid) in SIZES.items():
@@ -52,8 +63,8 @@ def main() -> None:
         y = torch.rand(b, c, h, w, generator=g)
         x = (y + 0.05 * torch.randn(b, c, h, w, generator=g)).clamp(0, 1)
         x, y = x.to(dev), y.to(dev)
-        eager = MSGlanceLoss(grid=grid, pixel="l1", seed=0)
-        compiled = torch.compile(MSGlanceLoss(grid=grid, pixel="l1", seed=0))
+        eager = make_loss(args.loss, grid)
+        compiled = torch.compile(make_loss(args.loss, grid))
         t_compile, vc, gc = step(compiled, x, y)
         _, ve, ge = step(eager, x, y)
         dv, dg = (vc - ve).abs().item(), (gc - ge).abs().max().item()

@@ -3,6 +3,11 @@
 Small inputs (2x1x48x48, grid 16x16) keep the compile time of the CI run short. Each check
 compares the value and the gradient of the compiled callable with a fresh eager twin
 (same seed, so the same Global Glance draws) to 1e-5.
+
+``test_graph_breaks`` counts the graph breaks with ``torch._dynamo.explain``: 0 for the
+SSIM family and the Local Glance index; the Global Glance draw (``glance._draw_mosaic``,
+``torch.compiler.disable``: ``torch.Generator`` draws cannot be traced) is the one
+remaining break site, which ``explain`` counts once per frame that encloses it.
 """
 
 from __future__ import annotations
@@ -11,8 +16,8 @@ import pytest
 import torch
 
 from msglance import validation
-from msglance.glance import MSGlanceLoss, glance_index
-from msglance.metrics import SSIMLoss
+from msglance.glance import GlobalGlanceLoss, MSGlanceLoss, glance_index
+from msglance.metrics import SSIMLoss, ms_ssim, ssim
 
 TOL = 1e-5
 
@@ -85,3 +90,38 @@ def test_target_check_skipped_only_while_compiling():
         glance_index(x, y, window=7)
     value = torch.compile(glance_index, backend="aot_eager")(x, y, window=7, reduction="none")
     assert torch.isnan(value[0]) and torch.isfinite(value[1])
+
+
+def _msglance() -> MSGlanceLoss:
+    return MSGlanceLoss(grid=(16, 16), window=16, repeats=2, seed=0, pixel="l1")
+
+
+# name: (factory of a fresh callable, side of the square input, graph breaks)
+BREAK_CASES = {
+    "SSIMLoss": (lambda: SSIMLoss(data_range=1.0), 48, 0),
+    "ssim": (lambda: ssim, 48, 0),
+    # three scales (48 > (11 - 1) * 2**2) keep the input and the compile small
+    "ms_ssim": (lambda: (lambda a, b: ms_ssim(a, b, weights=(0.3, 0.3, 0.4))), 48, 0),
+    "glance_index": (lambda: (lambda a, b: glance_index(a, b, window=7)), 48, 0),
+    # the draw, counted in global_glance_index and GlobalGlanceLoss.forward
+    "GlobalGlanceLoss": (lambda: GlobalGlanceLoss(grid=(16, 16), window=7, repeats=2, seed=0), 48, 2),
+    # the draw, counted in those two frames and in MSGlanceLoss.forward
+    "MSGlanceLoss": (_msglance, 48, 3),
+}
+
+
+@pytest.mark.parametrize("name", list(BREAK_CASES))
+def test_graph_breaks(name):
+    """The graph breaks are the measured minimum, and compiled == eager (value, gradient)."""
+    make, side, breaks = BREAK_CASES[name]
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(1, 1, side, side, generator=g)
+    x = (y + 0.1 * torch.randn(1, 1, side, side, generator=g)).clamp(0, 1)
+    explained = torch._dynamo.explain(make())(x.clone().requires_grad_(True), y)
+    reasons = [r.reason for r in explained.break_reasons]
+    assert explained.graph_break_count == breaks, reasons
+    if breaks:
+        assert all("torch.compiler.disable" in r and "_draw_mosaic" in r for r in reasons), reasons
+    torch._dynamo.reset()
+    compiled = torch.compile(make(), backend="aot_eager", fullgraph=breaks == 0)
+    _assert_same(compiled, make(), x, y)

@@ -31,12 +31,24 @@ CHUNK_VALUES: int | None = None
 
 
 def chunk_values(device: torch.device) -> int:
-    """Chunk budget: 2**16 values per thread (+1), at most 2**22; unchunked on GPUs."""
+    """Chunk budget: 2**16 values per thread (+1), at most 2**22; unchunked on GPUs.
+
+    Examples:
+        >>> chunk_values(torch.device("cuda")) == 1 << 62
+        True
+    """
     if CHUNK_VALUES is not None:
         return CHUNK_VALUES
     if device.type != "cpu":
         return 1 << 62
-    return min(1 << 22, (1 << 16) * (torch.get_num_threads() + 1))
+    return min(1 << 22, (1 << 16) * (_cpu_threads() + 1))
+
+
+@torch.compiler.assume_constant_result
+def _cpu_threads() -> int:
+    """``torch.get_num_threads()``; a constant under ``torch.compile`` (no graph break): it
+    only sizes the chunks, which change no result beyond the summation order."""
+    return torch.get_num_threads()
 
 
 def pieces(x: Tensor, window: int, stride: int = 1) -> list[tuple[int, int, int, int]]:

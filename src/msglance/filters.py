@@ -23,7 +23,9 @@ Both are differentiable and work on any floating dtype and device.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -33,6 +35,7 @@ __all__ = [
     "box_filter_adjoint",
     "gaussian_filter",
     "gaussian_kernel1d",
+    "gaussian_taps",
     "separable_filter",
     "window_sum",
 ]
@@ -181,17 +184,57 @@ def gaussian_kernel1d(
     return (g / g.sum()).to(dtype=dtype, device=device)
 
 
-def separable_filter(x: Tensor, kernel1d: Tensor, stride: int = 1) -> Tensor:
+@functools.lru_cache(maxsize=64)
+def _cached_gaussian_taps(window: int, sigma: float) -> tuple[float, ...]:
+    return _as_taps(gaussian_kernel1d(window, sigma, dtype=torch.float64))
+
+
+@torch.compiler.assume_constant_result
+def gaussian_taps(window: int, sigma: float) -> tuple[float, ...]:
+    """The weights of :func:`gaussian_kernel1d` (computed in float64) as Python floats.
+
+    Cached per ``(window, sigma)``. Under ``torch.compile`` the call is a constant of the
+    graph (``torch.compiler.assume_constant_result``): building the kernel and reading it
+    back to the host would otherwise break the graph.
+
+    Examples:
+        >>> taps = gaussian_taps(3, 1.0)
+        >>> [round(w, 4) for w in taps], round(sum(taps), 12)
+        ([0.2741, 0.4519, 0.2741], 1.0)
+    """
+    return _cached_gaussian_taps(window, sigma)
+
+
+def _as_taps(kernel1d: Tensor) -> tuple[float, ...]:
+    return tuple(float(w) for w in kernel1d.detach().cpu().double())
+
+
+def separable_filter(x: Tensor, kernel1d: Tensor | Sequence[float], stride: int = 1) -> Tensor:
     """Correlate ``x`` with the outer product of ``kernel1d`` along every spatial axis (valid).
 
     The kernel is applied axis by axis as a weighted sum of shifted views, so the cost is
-    ``len(kernel1d)`` multiply-adds per value and axis.
+    ``len(kernel1d)`` multiply-adds per value and axis. ``kernel1d`` is a 1-D tensor or a
+    sequence of Python floats (the weights are used as Python scalars either way; pass
+    floats, e.g. :func:`gaussian_taps`, to avoid a host read-back and, under
+    ``torch.compile``, a graph break).
+
+    Examples:
+        >>> x = torch.arange(5.0).view(1, 1, 1, 5)
+        >>> separable_filter(x, [0.5, 0.5])  # needs a 2x2 window: the 1-row image is too small
+        Traceback (most recent call last):
+        ...
+        ValueError: window 2 is larger than the spatial size (1, 5)
+        >>> separable_filter(x.expand(1, 1, 2, 5), [0.5, 0.5])
+        tensor([[[[0.5000, 1.5000, 2.5000, 3.5000]]]])
     """
-    if kernel1d.ndim != 1:
-        raise ValueError(f"kernel1d must be 1-D, got shape {tuple(kernel1d.shape)}")
-    k = kernel1d.numel()
+    if isinstance(kernel1d, Tensor):
+        if kernel1d.ndim != 1:
+            raise ValueError(f"kernel1d must be 1-D, got shape {tuple(kernel1d.shape)}")
+        weights = _as_taps(kernel1d)
+    else:
+        weights = tuple(float(w) for w in kernel1d)
+    k = len(weights)
     _check_spatial(x, k, stride)
-    weights = [float(w) for w in kernel1d.detach().cpu().double()]
     out = x
     for dim in range(2, x.ndim):
         out_len = out.shape[dim] - k + 1
@@ -208,4 +251,4 @@ def separable_filter(x: Tensor, kernel1d: Tensor, stride: int = 1) -> Tensor:
 
 def gaussian_filter(x: Tensor, window: int, sigma: float, stride: int = 1) -> Tensor:
     """Gaussian-weighted window mean (valid placement), separable along every spatial axis."""
-    return separable_filter(x, gaussian_kernel1d(window, sigma, dtype=torch.float64), stride)
+    return separable_filter(x, gaussian_taps(window, sigma), stride)

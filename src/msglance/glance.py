@@ -842,7 +842,9 @@ def ms_glance_index(
 
 
 class _SeededModule(nn.Module):
-    """Holds a lazily created per-device generator when a seed is given."""
+    """Holds a per-device generator when a seed is given: seeded on the CPU at construction
+    (so a compiled first call on the CPU creates no ``torch.Generator``, which would break
+    the graph), re-created and re-seeded on first use on another device."""
 
     def __init__(self, seed: int | None, generator: torch.Generator | None) -> None:
         super().__init__()
@@ -850,6 +852,9 @@ class _SeededModule(nn.Module):
             raise ValueError("give either seed or generator, not both")
         self.seed = seed
         self._generator = generator
+        if seed is not None:
+            self._generator = torch.Generator()
+            self._generator.manual_seed(seed)
 
     def generator_for(self, device: torch.device) -> torch.Generator | None:
         if self.seed is None:

@@ -6,8 +6,9 @@ message, never ``assert`` (which vanishes under ``python -O``).
 **Non-finite values** (one policy for every metric and loss):
 
 * a *target* (reference) holding NaN or inf is an error (``ValueError``), always in eager
-  mode; while ``torch.compile`` traces, :func:`check_pair` skips this host-sync check and
-  the compiled measure returns NaN for that item instead;
+  mode; while ``torch.compile`` traces, :func:`check_pair` (and the metrics' shared
+  ``prepare_pair``) skip this host-sync check and the compiled measure returns NaN for that
+  item instead;
 * a *prediction* (or the single input of a no-reference measure) holding NaN or inf:
   with range checking on (a ``data_range`` given and ``check_range=True``) it is a
   ``ValueError`` naming the input; otherwise the value for *that item* is not finite --
@@ -20,6 +21,12 @@ message, never ``assert`` (which vanishes under ``python -O``).
   non-finite loss and a training loop's ``torch.isfinite(loss)`` guard sees it.
 
 The Glance indices are scale free and never range-check: they return NaN.
+
+**Under ``torch.compile``** every data-dependent check (the non-finite target check and the
+``[0, data_range]`` range check of :func:`check_data_range`) is skipped: each reads a value
+back to the host (``.item()``), which would break the graph. Shape, dtype, device and
+setting checks still run (they are resolved at trace time). Validate inputs eagerly, or
+compare against an eager call, when a compiled metric must reject bad data.
 """
 
 from __future__ import annotations
@@ -134,9 +141,24 @@ def check_image(
 
 def check_data_range(x: Tensor, data_range: float, name: str = "x") -> None:
     """Raise ``ValueError`` if ``x`` holds NaN or falls outside ``[0, data_range]`` (metrics
-    only; ``x`` may be just its extremes)."""
+    only; ``x`` may be just its extremes).
+
+    The range test reads ``min(x)`` and ``max(x)`` back to the host, so it is skipped while
+    ``torch.compile`` traces (no graph break; a compiled metric does not range-check, see the
+    module doc); ``data_range`` itself is still checked.
+
+    Examples:
+        >>> import torch
+        >>> check_data_range(torch.tensor([0.0, 1.0]), 1.0)  # in range: no error
+        >>> check_data_range(torch.tensor([0.0, 2.0]), 1.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: x has values in [0, 2], outside [0, data_range=1]; pass the matching data_range or rescale the input
+    """
     if not data_range > 0:
         raise ValueError(f"data_range must be > 0, got {data_range}")
+    if torch.compiler.is_compiling():
+        return
     lo, hi = float(x.min()), float(x.max())
     if math.isnan(lo) or math.isnan(hi):
         raise ValueError(

@@ -310,9 +310,15 @@ def ssim_means(
     """Per-channel means of the SSIM and cs maps, ``(B, C)`` each (no validation).
 
     Same values as averaging :func:`ssim_components`; computed in chunks with an analytic
-    backward (:class:`_SSIMMeans`).
+    backward (:class:`_SSIMMeans`). Under ``torch.compile`` it is computed in one piece
+    with autograd through the filter's backward instead (the chunk loop keeps per-chunk
+    tensors on the autograd context, which cannot be traced; the compiler fuses the
+    temporaries itself), the same values to rounding.
     """
     _check_window(x, win_size)
+    if torch.compiler.is_compiling():
+        t = _ssim_terms(x, y, data_range, kind, win_size, sigma, sample_covariance, k1, k2)
+        return (t["l"] * t["cs"]).flatten(2).mean(dim=2), t["cs"].flatten(2).mean(dim=2)
     return _SSIMMeans.apply(x, y, data_range, kind, win_size, sigma, sample_covariance, k1, k2)
 
 
