@@ -392,3 +392,19 @@ def test_rgb_mask_png_counts_any_nonzero_channel(folders, tmp_path):
     r = np.asarray(Image.open(ref), dtype=float)[20:100, 30:90]
     p = np.asarray(Image.open(pred), dtype=float)[20:100, 30:90]
     assert float(values[0]["psnr"]) == pytest.approx(skm.peak_signal_noise_ratio(r, p, data_range=255), abs=1e-4)
+
+
+def test_evaluate_api_accepts_device_auto(folders):
+    """``EvalConfig(device="auto")`` goes through ``resolve_device`` (``torch.device("auto")``
+    raised RuntimeError per item before) and gives the values of the device it resolves to."""
+    import torch
+
+    from msglance.evaluate import EvalConfig, evaluate
+
+    good = folders / "good"
+    auto = evaluate(good / "ref", good / "pred", EvalConfig(metrics=("psnr", "ssim"), device="auto"))
+    here = "cuda" if torch.cuda.is_available() else "cpu"
+    fixed = evaluate(good / "ref", good / "pred", EvalConfig(metrics=("psnr", "ssim"), device=here))
+    assert auto.ok and len(auto.items) == 2
+    assert [i.values for i in auto.items] == [i.values for i in fixed.items]
+    assert all(np.isfinite(v) for i in auto.items for v in i.values.values())

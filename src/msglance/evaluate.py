@@ -433,7 +433,7 @@ def _prepare(name, pair, index, r, p, config, mask, auto_range, fixed_range) -> 
             mask = _center_crop(mask, config.crop, name)
     if mask is not None:
         r, p = _apply_mask(r, p, mask, name)
-    device = torch.device(config.device)
+    device = resolve_device(config.device)  # "auto" included (torch.device rejects it)
     ref = torch.from_numpy(np.ascontiguousarray(r, dtype=np.float32))[None].to(device)
     pred = torch.from_numpy(np.ascontiguousarray(p, dtype=np.float32))[None].to(device)
     if not torch.isfinite(pred).all():

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from msglance.extras import require
+from msglance.data.readers import UnreadableFileError, read_nifti
 
 __all__ = [
     "BundledDataError",
@@ -80,20 +80,14 @@ def mni152_path() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _mni152_cached() -> np.ndarray:
-    nib = require("nibabel", "io")
-
     path = mni152_path()
-    try:
-        img = nib.load(str(path))
-        data = np.asarray(img.dataobj, dtype=np.float32)
-        codes = nib.aff2axcodes(img.affine)
-    except Exception as exc:  # noqa: BLE001 - report any failure as a bad bundled file
-        reason = " ".join(str(exc).split())
-        raise BundledDataError(f"cannot read the MNI152 template {path}: {reason}") from None
-    if data.shape != MNI152_SHAPE or codes != ("R", "A", "S"):
+    try:  # the package's one NIfTI reader; canonical: RAS (the template is stored so)
+        data = read_nifti(path, canonical=True)
+    except UnreadableFileError as exc:
+        raise BundledDataError(f"cannot read the MNI152 template {path}: {exc.reason}") from None
+    if data.shape != MNI152_SHAPE:
         raise BundledDataError(
-            f"unexpected MNI152 template {path}: shape {data.shape}, orientation {codes}; "
-            f"expected {MNI152_SHAPE} in RAS"
+            f"unexpected MNI152 template {path}: shape {data.shape}; expected {MNI152_SHAPE} in RAS"
         )
     peak = float(data.max())
     if not peak > 0:

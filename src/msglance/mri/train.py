@@ -143,7 +143,7 @@ def init_distributed(device_name: str) -> DistContext:
     local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
     owns = False
     if not dist.is_initialized():
-        use_cuda = torch.cuda.is_available() and device_name != "cpu"
+        use_cuda = resolve_device(device_name).type == "cuda"
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
         owns = True
     return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, owns)
