@@ -329,20 +329,29 @@ class MaskedSliceDataset(Dataset):
     """Shared mask handling of the slice datasets (subclasses supply the slices).
 
     Args:
+        split: one of ``SPLITS`` (checked, kept as ``self.split``), or ``None`` for a
+            dataset without splits.
         acceleration, center_fraction, mask_kind: mask parameters (checked up front).
         seed: mask seed; the same seed gives the same masks in every run.
-        fixed_masks: one mask per slice forever (``True``) or per slice and epoch.
+        fixed_masks: one mask per slice forever (``True``) or per slice and epoch;
+            ``None``: fixed for every split but ``"train"``.
     """
 
     def __init__(
         self,
         *,
+        split: str | None = None,
         acceleration: float = DEFAULT_ACCELERATION,
         center_fraction: float = DEFAULT_CENTER_FRACTION,
         mask_kind: str = "random",
         seed: int = 0,
-        fixed_masks: bool = True,
+        fixed_masks: bool | None = None,
     ) -> None:
+        if split is not None:
+            _check_split(split)
+            self.split = split
+        if fixed_masks is None:
+            fixed_masks = split != "train"
         if mask_kind not in ("random", "equispaced"):
             raise ValueError(f"mask_kind must be 'random' or 'equispaced', got {mask_kind!r}")
         self.acceleration = float(acceleration)
@@ -419,16 +428,15 @@ class MNISlices(MaskedSliceDataset):
         foreground_level: float = FOREGROUND_LEVEL,
         min_foreground: float = MIN_FOREGROUND,
     ) -> None:
-        _check_split(split)
         super().__init__(
+            split=split,
             acceleration=acceleration,
             center_fraction=center_fraction,
             mask_kind=mask_kind,
             seed=seed,
-            fixed_masks=(split != "train") if fixed_masks is None else fixed_masks,
+            fixed_masks=fixed_masks,
         )
         self._check_width(size)
-        self.split = split
         self.size = int(size)
         self.table = mni_split(
             orientations,
@@ -536,17 +544,16 @@ class IXISlices(MaskedSliceDataset):
         foreground_level: float = FOREGROUND_LEVEL,
         min_foreground: float = MIN_FOREGROUND,
     ) -> None:
-        _check_split(split)
         super().__init__(
+            split=split,
             acceleration=acceleration,
             center_fraction=center_fraction,
             mask_kind=mask_kind,
             seed=seed,
-            fixed_masks=(split != "train") if fixed_masks is None else fixed_masks,
+            fixed_masks=fixed_masks,
         )
         self._check_width(size)
         self.size = int(size)
-        self.split = split
         root = Path(path)
         if not root.exists():
             raise FileNotFoundError(f"IXI data path not found: {root}")
@@ -641,19 +648,18 @@ class FastMRISlices(MaskedSliceDataset):
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
     ) -> None:
-        _check_split(split)
-        if kspace not in ("simulated", "raw"):
-            raise ValueError(f"kspace must be 'simulated' or 'raw', got {kspace!r}")
         super().__init__(
+            split=split,
             acceleration=acceleration,
             center_fraction=center_fraction,
             mask_kind=mask_kind,
             seed=seed,
-            fixed_masks=(split != "train") if fixed_masks is None else fixed_masks,
+            fixed_masks=fixed_masks,
         )
+        if kspace not in ("simulated", "raw"):
+            raise ValueError(f"kspace must be 'simulated' or 'raw', got {kspace!r}")
         self.crop = int(crop)
         self.kspace_mode = kspace
-        self.split = split
         root = Path(path)
         if not root.exists():
             raise FileNotFoundError(f"fastMRI data path not found: {root}")

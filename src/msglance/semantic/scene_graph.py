@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -250,17 +250,8 @@ class SceneGraph:
             raise SceneGraphError(f"{source}: format must be {FORMAT!r}, got {fmt!r}")
         if data.get("version", VERSION) != VERSION:
             raise SceneGraphError(f"{source}: version must be {VERSION}, got {data.get('version')!r}")
-        raw_nodes = data.get("nodes")
-        if not isinstance(raw_nodes, list):
-            raise SceneGraphError(f"{source}: nodes must be a list")
         nodes = []
-        for i, d in enumerate(raw_nodes):
-            where = f"{source}: nodes[{i}]"
-            if not isinstance(d, Mapping):
-                raise SceneGraphError(f"{where} must be an object")
-            for key in ("id", "centroid"):
-                if key not in d:
-                    raise SceneGraphError(f"{where}.{key} is missing")
+        for where, d in _records(data.get("nodes"), f"{source}: nodes", ("id", "centroid")):
             nodes.append(Node(
                 id=str(d["id"]),
                 label=str(d.get("label", "")),
@@ -271,17 +262,9 @@ class SceneGraph:
                 saliency=None if d.get("saliency") is None
                 else _number(d["saliency"], f"{where}.saliency"),
             ))
-        raw_edges = data.get("edges", [])
-        if not isinstance(raw_edges, list):
-            raise SceneGraphError(f"{source}: edges must be a list")
         edges = []
-        for i, d in enumerate(raw_edges):
-            where = f"{source}: edges[{i}]"
-            if not isinstance(d, Mapping):
-                raise SceneGraphError(f"{where} must be an object")
-            for key in ("subject", "object", "predicate"):
-                if key not in d:
-                    raise SceneGraphError(f"{where}.{key} is missing")
+        for where, d in _records(data.get("edges", []), f"{source}: edges",
+                                 ("subject", "object", "predicate")):
             edges.append(Edge(str(d["subject"]), str(d["object"]), str(d["predicate"]),
                               _number(d.get("confidence", 1.0), f"{where}.confidence")))
         size = data.get("image_size")
@@ -389,6 +372,21 @@ def read_visual_genome(
 
 
 # --------------------------------------------------------------------------- field checks
+
+
+def _records(items, name: str, required: tuple[str, ...]) -> Iterator[tuple[str, Mapping]]:
+    """``(where, record)`` for each object of the JSON list ``items`` (``name[i]`` in the
+    messages); :class:`SceneGraphError` if it is not a list of objects with ``required`` keys."""
+    if not isinstance(items, list):
+        raise SceneGraphError(f"{name} must be a list")
+    for i, d in enumerate(items):
+        where = f"{name}[{i}]"
+        if not isinstance(d, Mapping):
+            raise SceneGraphError(f"{where} must be an object")
+        for key in required:
+            if key not in d:
+                raise SceneGraphError(f"{where}.{key} is missing")
+        yield where, d
 
 
 def _number(v, where: str) -> float:
