@@ -92,6 +92,18 @@ def test_target_check_skipped_only_while_compiling():
     assert torch.isnan(value[0]) and torch.isfinite(value[1])
 
 
+def test_range_check_skipped_only_while_compiling():
+    """The [0, data_range] check reads min/max back to the host: eager raises, compiled
+    computes (documented in msglance.validation)."""
+    x, y = _pair()
+    with pytest.raises(ValueError, match="outside"):
+        ssim(2.0 * x, y, data_range=1.0)
+    compiled = torch.compile(ssim, backend="aot_eager", fullgraph=True)
+    value = compiled(2.0 * x, y, data_range=1.0)
+    expected = ssim(2.0 * x, y, data_range=1.0, check_range=False)
+    torch.testing.assert_close(value, expected, atol=TOL, rtol=0)
+
+
 def _msglance() -> MSGlanceLoss:
     return MSGlanceLoss(grid=(16, 16), window=16, repeats=2, seed=0, pixel="l1")
 

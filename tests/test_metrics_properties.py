@@ -265,3 +265,23 @@ def test_ssim_maps_average_to_the_chunked_means():
     b = x.clone().requires_grad_()
     ssim_means(b, y, 1.0)[0].mean().backward()
     torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=1e-12)
+
+
+def test_gaussian_taps_match_the_tensor_kernel_and_a_dense_oracle():
+    """The cached float taps are the float64 kernel's values: the filter built from them is
+    bit-identical to the tensor-kernel path and equals a dense 2-D correlation."""
+    from msglance.filters import gaussian_filter, gaussian_kernel1d, gaussian_taps, separable_filter
+
+    taps = gaussian_taps(11, 1.5)
+    kernel = gaussian_kernel1d(11, 1.5, dtype=torch.float64)
+    assert taps == tuple(kernel.tolist()) and gaussian_taps(11, 1.5) is taps  # cached
+    x = torch.rand(2, 3, 20, 17, generator=torch.Generator().manual_seed(0))
+    out = gaussian_filter(x, 11, 1.5)
+    assert torch.equal(out, separable_filter(x, kernel))
+    assert torch.equal(out, separable_filter(x, list(taps)))
+    # oracle: the outer-product kernel as one dense conv2d in float64, from the formula
+    c = torch.arange(11, dtype=torch.float64) - 5.0
+    g = torch.exp(-c**2 / (2 * 1.5**2))
+    dense = torch.outer(g, g) / g.sum() ** 2
+    ref = torch.nn.functional.conv2d(x.double().flatten(0, 1)[:, None], dense[None, None])
+    torch.testing.assert_close(out.double(), ref.view(2, 3, 10, 7), atol=1e-6, rtol=0)
