@@ -229,6 +229,20 @@ def _mni_pair(size: int, device):
     return x.to(device), y.to(device)
 
 
+def _loss_planes(shape, device, grid: int):
+    """The benchmark input and the planes the loss computes moments on: every
+    ``(item, channel)`` image and every ``grid x 10 grid`` Global Glance mosaic."""
+    x, y = _inputs(shape, device)
+    x = x.detach()
+    b, c, h, w = shape
+    planes = [(x.reshape(b * c, 1, h, w), y.reshape(b * c, 1, h, w))]
+    pos = torch.randperm(h * w, device=device)[: grid * grid]
+    idx = torch.cat([pos] + [pos[torch.randperm(pos.numel(), device=device)] for _ in range(9)])
+    mosaic = lambda t: t.reshape(b * c, 1, h * w)[..., idx].reshape(b * c, 1, grid, 10 * grid)  # noqa: E731
+    planes.append((mosaic(x), mosaic(y)))
+    return x, y, planes
+
+
 def moment_rows(device, repeats: int, shapes=None, grid: int = GRID,
                 window: int = WINDOW) -> Iterator[dict]:
     """Share of the window moments in the loss time, per input shape.
@@ -243,14 +257,8 @@ def moment_rows(device, repeats: int, shapes=None, grid: int = GRID,
     slice (flat air: the case float32 gets wrong) and a noisy copy, at the input's side.
     """
     for label, shape in (shapes or SHAPES).items():
-        x, y = _inputs(shape, device)
-        x = x.detach()
-        b, c, h, w = shape
-        planes = [(x.reshape(b * c, 1, h, w), y.reshape(b * c, 1, h, w))]
-        pos = torch.randperm(h * w, device=device)[: grid * grid]
-        idx = torch.cat([pos] + [pos[torch.randperm(pos.numel(), device=device)] for _ in range(9)])
-        mosaic = lambda t: t.reshape(b * c, 1, h * w)[..., idx].reshape(b * c, 1, grid, 10 * grid)  # noqa: E731
-        planes.append((mosaic(x), mosaic(y)))
+        x, y, planes = _loss_planes(shape, device, grid)
+        h = shape[2]
         t_loss = time_fwd_bwd("ours", shape, device, repeats, grid)
         with torch.no_grad():
             t64 = _median_time(_moment_step(planes, torch.float64, window), device, repeats)
@@ -299,14 +307,8 @@ def moment_path_rows(device, repeats: int, shapes=None, grid: int = GRID,
     with a noisy copy (flat air), ``err_mni_window`` the largest per-window one there.
     """
     for label, shape in (shapes or SHAPES).items():
-        x, y = _inputs(shape, device)
-        x = x.detach()
-        b, c, h, w = shape
-        planes = [(x.reshape(b * c, 1, h, w), y.reshape(b * c, 1, h, w))]
-        pos = torch.randperm(h * w, device=device)[: grid * grid]
-        idx = torch.cat([pos] + [pos[torch.randperm(pos.numel(), device=device)] for _ in range(9)])
-        mosaic = lambda t: t.reshape(b * c, 1, h * w)[..., idx].reshape(b * c, 1, grid, 10 * grid)  # noqa: E731
-        planes.append((mosaic(x), mosaic(y)))
+        x, y, planes = _loss_planes(shape, device, grid)
+        h = shape[2]
         row: dict = {"input": label}
         with torch.no_grad():
             row["moments64_s"] = _median_time(_moment_step(planes, torch.float64, window), device, repeats)
