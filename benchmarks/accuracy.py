@@ -21,10 +21,10 @@ from skimage import metrics as skm
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "tests"))
 
-from oracles import glance_oracle, line_correlation_oracle  # noqa: E402
+from oracles import glance_oracle, glance_oracle_map, line_correlation_oracle  # noqa: E402
 
 from msglance import metrics  # noqa: E402
-from msglance.glance import glance_index  # noqa: E402
+from msglance.glance import glance_index, glance_index_map  # noqa: E402
 
 RNG = np.random.default_rng(0)
 
@@ -114,6 +114,98 @@ def glance_rows() -> list[tuple[str, str, str, float]]:
     return rows
 
 
+def _flat_cases(g: torch.Generator) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
+    """The flat-window cases: (name, prediction, target), float64."""
+    from msglance.data.embedded import load_dataset
+
+    ast = torch.from_numpy(data.astronaut().astype(np.float64) / 255.0).permute(2, 0, 1)[None]
+    full = ast[:, :, 128:384, 128:384]
+    noisy = (full + 0.02 * torch.randn(full.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    mri = torch.from_numpy(np.asarray(load_dataset("mri", 128)[0].image, dtype=np.float64))[None, None]
+    pred = (mri + 0.01 * torch.randn(mri.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    pred[mri == 0] = 0
+    sat = (ast[:, :, 160:288, 200:328] * 1.6).clamp(max=1.0)  # saturated highlights at 1.0
+    sat_x = (sat + 0.02 * torch.randn(sat.shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    flat = ast[:, :1, 128:256, 128:256].clamp(max=0.8)  # plateaus at 0.8, 1e-4 noise on them
+    flat_x = (flat + 1e-4 * torch.randn(flat.shape, generator=g, dtype=torch.float64)).clamp(max=0.8)
+    return [("astronaut 256^2 crop + noise", noisy, full), ("MNI slice 128^2 with air + noise", pred, mri),
+            ("astronaut 128^2 crop x1.6 clipped at 1.0 + noise", sat_x, sat),
+            ("astronaut 128^2 crop clipped at 0.8 + 1e-4 noise", flat_x, flat)]
+
+
+def float32_path_rows() -> list[tuple[str, str, str, float]]:
+    """The ``moments="float32"`` path (two-pass central moments in float32) against the
+    oracle. Per-window rows compare with the oracle evaluated on the float32-rounded data,
+    so the difference is the moments' arithmetic alone; "raw float32" rows are the index
+    from raw float32 moments E[x^2] - E[x]^2 (what the float32 path replaces)."""
+    from msglance.filters import box_filter
+
+    def raw32(x: torch.Tensor, y: torch.Tensor, window: int, eps: float = 1e-8) -> torch.Tensor:
+        mx, my = box_filter(x, window), box_filter(y, window)
+        vx = (box_filter(x * x, window) - mx * mx).clamp_min(0)
+        vy = (box_filter(y * y, window) - my * my).clamp_min(0)
+        return ((box_filter(x * y, window) - mx * my + eps) / ((vx + eps) * (vy + eps)).sqrt()).clamp(-1, 1)
+
+    g = torch.Generator().manual_seed(1)
+    rows = []
+    f32 = "float32, moments=float32"
+    for name, x, y in _flat_cases(g):
+        xf, yf = x.float(), y.float()
+        for window in (3, 7, 16):
+            ref = glance_oracle_map(xf.double(), yf.double(), window=window)
+            item = glance_index(xf, yf, window, reduction="none", moments="float32").double()
+            rows.append((f"glance_index {name}, window {window}, per item", "explicit-window oracle",
+                         f32, (item - glance_oracle(x, y, window=window)).abs().max().item()))
+            for label, ours in (
+                (f32, glance_index_map(xf, yf, window, moments="float32")),
+                ("float32, moments=float64", glance_index_map(xf, yf, window, moments="float64")),
+                ("float32, raw moments (not in the library)", raw32(xf, yf, window)),
+            ):
+                rows.append((f"glance_index_map {name}, window {window}, per window",
+                             "explicit-window oracle on the float32 data", label,
+                             (ours.flatten(2).double() - ref).abs().max().item()))
+    pair = _flat_cases(g)[1]
+    for window, stride, padding, parity in [(7, 2, "valid", None), (16, 4, "valid", None),
+                                            (5, 3, "zero", None), (7, 1, "valid", "official")]:
+        xf, yf = pair[1].float(), pair[2].float()
+        ref = glance_oracle_map(xf.double(), yf.double(), window=window, stride=stride,
+                                padding=padding, parity=parity)
+        ours = glance_index_map(xf, yf, window, stride, padding, parity=parity, moments="float32")
+        rows.append((f"glance_index_map MNI slice, window {window} stride {stride} {padding}"
+                     + (" parity=official" if parity else "") + ", per window",
+                     "explicit-window oracle on the float32 data", f32,
+                     (ours.flatten(2).double() - ref).abs().max().item()))
+    vol = torch.rand(2, 2, 14, 13, 15, generator=g, dtype=torch.float64)
+    vol[..., 2:10, 3:11, 1:12] = 0.7 + 1e-4 * torch.rand(2, 2, 8, 8, 11, generator=g, dtype=torch.float64)
+    vx = (vol + 1e-4 * torch.randn(vol.shape, generator=g, dtype=torch.float64)).float()
+    err = 0.0
+    for window, stride, padding in [(3, 1, "valid"), (5, 2, "valid"), (4, 3, "zero")]:
+        ref = glance_oracle_map(vx.double(), vol.float().double(), window=window, stride=stride, padding=padding)
+        ours = glance_index_map(vx, vol.float(), window, stride, padding, moments="float32")
+        err = max(err, (ours.flatten(2).double() - ref).abs().max().item())
+    rows.append(("glance_index_map 3-D, a block flat at 0.7 (3 settings), per window",
+                 "explicit-window oracle on the float32 data", f32, err))
+    err = 0.0
+    for _, _, y in _flat_cases(g):
+        for window in (3, 7, 16):
+            yf = y.float()
+            err = max(err, (glance_index_map(yf, yf, window, moments="float32").double() - 1).abs().max().item())
+    rows.append(("glance_index_map(y, y) on the 4 targets above (windows 3, 7, 16), per window",
+                 "exactly 1", f32, err))
+    for name, x, y in _flat_cases(g):
+        for window, stride in ((3, 1), (7, 2), (16, 1)):
+            grads = []
+            for moments in ("float32", "float64"):
+                a = x.float().requires_grad_()
+                glance_index(a, y.float(), window, stride, moments=moments).backward()
+                grads.append(a.grad.double())
+            diff, scale = (grads[0] - grads[1]).abs().max().item(), grads[1].abs().max().item()
+            rows.append((f"d glance_index / d x, {name}, window {window} stride {stride}: max abs "
+                         f"difference {diff:.1e} over the largest float64-path gradient {scale:.1e}",
+                         "the float64 path's gradient", f32, diff / scale))
+    return rows
+
+
 def metric_rows() -> list[tuple[str, str, str, float]]:
     import pytorch_msssim
 
@@ -179,7 +271,12 @@ def main() -> None:
     print()
     print("| quantity | reference | dtype | max abs difference |")
     print("|---|---|---|---|")
-    for quantity, ref, dtype, err in glance_rows() + sorted(metric_rows(), key=lambda r: r[0]):
+    glance = glance_rows()
+    if "--float32-path-only" in sys.argv:
+        glance, metric = float32_path_rows(), []
+    else:
+        glance, metric = glance + float32_path_rows(), sorted(metric_rows(), key=lambda r: r[0])
+    for quantity, ref, dtype, err in glance + metric:
         print(f"| {quantity} | {ref} | {dtype} | {err:.1e} |")
 
 

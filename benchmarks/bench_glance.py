@@ -9,7 +9,11 @@
   CPU the growth of the process's peak resident set, each case in a fresh subprocess;
 * the MS-Glance overhead on a SIREN training step (L2 vs L2 + MS-Glance);
 * with ``--moments``: the share of the float64 window moments in the loss time, and the
-  same moments in float32 with the Local Glance index they give against the float64 one.
+  same moments in float32 with the Local Glance index they give against the float64 one;
+  then the two precision paths of the library (``moments="float64"`` against
+  ``moments="float32"``, the two-pass central moments of ``msglance.central_moments``):
+  their moment work alone, the Local Glance index fwd+bwd and the whole loss fwd+bwd, with
+  the float32 path's index error. ``--moments-only`` skips everything else.
 
 Prints Markdown tables; nothing is asserted (speed is a benchmark, not a test). The
 functions (:func:`speed_rows`, :func:`siren_overhead`, :func:`moment_rows`) are imported by
@@ -33,6 +37,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from reference_style import reference_style_msglance  # noqa: E402
 
+from msglance.central_moments import central_moments_adjoint, window_central_moments  # noqa: E402
 from msglance.chunking import pieces  # noqa: E402
 from msglance.filters import box_filter, box_filter_adjoint  # noqa: E402
 from msglance.glance import MSGlanceLoss, glance_index  # noqa: E402
@@ -50,9 +55,13 @@ def _inputs(shape, device):
 
 
 def _method(name: str, device, grid: int = GRID):
-    if name == "ours":
-        loss = MSGlanceLoss(global_weight=0.01, local_weight=0.01, seed=0, grid=(grid, grid))
+    if name in ("ours", "ours_float64", "ours_float32"):
+        moments = {"ours": "auto", "ours_float64": "float64", "ours_float32": "float32"}[name]
+        loss = MSGlanceLoss(global_weight=0.01, local_weight=0.01, seed=0, grid=(grid, grid),
+                            moments=moments)
         return lambda x, y: loss(x, y)
+    if name in ("local_float64", "local_float32"):
+        return lambda x, y: 1 - glance_index(x, y, WINDOW, moments=name.split("_")[1])
     if name == "reference_style":
         return lambda x, y: reference_style_msglance(x, y, grid=(grid, grid))
     if name == "pytorch_msssim":
@@ -220,6 +229,20 @@ def _mni_pair(size: int, device):
     return x.to(device), y.to(device)
 
 
+def _loss_planes(shape, device, grid: int):
+    """The benchmark input and the planes the loss computes moments on: every
+    ``(item, channel)`` image and every ``grid x 10 grid`` Global Glance mosaic."""
+    x, y = _inputs(shape, device)
+    x = x.detach()
+    b, c, h, w = shape
+    planes = [(x.reshape(b * c, 1, h, w), y.reshape(b * c, 1, h, w))]
+    pos = torch.randperm(h * w, device=device)[: grid * grid]
+    idx = torch.cat([pos] + [pos[torch.randperm(pos.numel(), device=device)] for _ in range(9)])
+    mosaic = lambda t: t.reshape(b * c, 1, h * w)[..., idx].reshape(b * c, 1, grid, 10 * grid)  # noqa: E731
+    planes.append((mosaic(x), mosaic(y)))
+    return x, y, planes
+
+
 def moment_rows(device, repeats: int, shapes=None, grid: int = GRID,
                 window: int = WINDOW) -> Iterator[dict]:
     """Share of the window moments in the loss time, per input shape.
@@ -234,14 +257,8 @@ def moment_rows(device, repeats: int, shapes=None, grid: int = GRID,
     slice (flat air: the case float32 gets wrong) and a noisy copy, at the input's side.
     """
     for label, shape in (shapes or SHAPES).items():
-        x, y = _inputs(shape, device)
-        x = x.detach()
-        b, c, h, w = shape
-        planes = [(x.reshape(b * c, 1, h, w), y.reshape(b * c, 1, h, w))]
-        pos = torch.randperm(h * w, device=device)[: grid * grid]
-        idx = torch.cat([pos] + [pos[torch.randperm(pos.numel(), device=device)] for _ in range(9)])
-        mosaic = lambda t: t.reshape(b * c, 1, h * w)[..., idx].reshape(b * c, 1, grid, 10 * grid)  # noqa: E731
-        planes.append((mosaic(x), mosaic(y)))
+        x, y, planes = _loss_planes(shape, device, grid)
+        h = shape[2]
         t_loss = time_fwd_bwd("ours", shape, device, repeats, grid)
         with torch.no_grad():
             t64 = _median_time(_moment_step(planes, torch.float64, window), device, repeats)
@@ -250,6 +267,74 @@ def moment_rows(device, repeats: int, shapes=None, grid: int = GRID,
             err_mni = _float32_error(*_mni_pair(h, device), window)
         yield {"input": label, "loss_s": t_loss, "moments64_s": t64, "moments32_s": t32,
                "share64": t64 / t_loss, "float32_max_abs_err": err, "float32_mni_abs_err": err_mni}
+
+
+def _central_step(planes, window: int):
+    """The float32 path's moment work on the same planes and pieces as :func:`_moment_step`:
+    the two-pass central moments of the forward and their adjoint for the prediction."""
+    def run():
+        for x, y in planes:
+            for r0, r1, i0, n in pieces(x, window):
+                xs, ys = x[r0:r1].narrow(2, i0, n), y[r0:r1].narrow(2, i0, n)
+                m = window_central_moments(xs.float(), ys.float(), window)
+                g = m.second[: xs.shape[0]]  # three window-shaped gradient maps
+                central_moments_adjoint(m, (None, None, g, g, g), window, 1, (True, False))
+    return run
+
+
+def _path_errors(x, y, window: int) -> tuple[float, float]:
+    """Largest |float32-path - float64-path| Local Glance index over the planes, and over
+    the windows of the planes (:func:`msglance.glance.glance_index_map`)."""
+    from msglance.glance import glance_index_map
+
+    b, c = x.shape[:2]
+    xp, yp = x.reshape(b * c, 1, *x.shape[2:]), y.reshape(b * c, 1, *y.shape[2:])
+    gi = [glance_index(xp, yp, window, reduction="none", moments=m) for m in ("float32", "float64")]
+    maps = [glance_index_map(xp, yp, window, moments=m) for m in ("float32", "float64")]
+    return (float((gi[0].double() - gi[1].double()).abs().max()),
+            float((maps[0].double() - maps[1].double()).abs().max()))
+
+
+def moment_path_rows(device, repeats: int, shapes=None, grid: int = GRID,
+                     window: int = WINDOW) -> Iterator[dict]:
+    """The library's two precision paths, ``moments="float64"`` and ``"float32"``, per shape.
+
+    ``moments64_s`` / ``moments32_s``: the moment work alone on the loss's planes and pieces
+    (float64: :func:`_moment_step`; float32: :func:`_central_step`); ``local64_s`` /
+    ``local32_s``: ``glance_index`` (window 16) fwd+bwd; ``loss64_s`` / ``loss32_s``:
+    ``MSGlanceLoss`` fwd+bwd (medians); ``err_random`` / ``err_mni``: the largest
+    per-plane index difference of the paths on the random input and on a real MNI152 slice
+    with a noisy copy (flat air), ``err_mni_window`` the largest per-window one there.
+    """
+    for label, shape in (shapes or SHAPES).items():
+        x, y, planes = _loss_planes(shape, device, grid)
+        h = shape[2]
+        row: dict = {"input": label}
+        with torch.no_grad():
+            row["moments64_s"] = _median_time(_moment_step(planes, torch.float64, window), device, repeats)
+            row["moments32_s"] = _median_time(_central_step(planes, window), device, repeats)
+        for bits in ("64", "32"):
+            row[f"local{bits}_s"] = time_fwd_bwd(f"local_float{bits}", shape, device, repeats, grid)
+            row[f"loss{bits}_s"] = time_fwd_bwd(f"ours_float{bits}", shape, device, repeats, grid)
+        with torch.no_grad():
+            row["err_random"] = _path_errors(x, y, window)[0]
+            row["err_mni"], row["err_mni_window"] = _path_errors(*_mni_pair(h, device), window)
+        yield row
+
+
+def moment_path_table(rows) -> str:
+    """The Markdown table of :func:`moment_path_rows` (times in ms, ratio float32 / float64)."""
+    lines = ["| input | moments f64 | moments f32 | ratio | local GI fwd+bwd f64 | f32 | ratio | "
+             "loss fwd+bwd f64 | f32 | ratio | f32 index error: random, MNI, MNI per window |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = []
+        for key in ("moments", "local", "loss"):
+            a, b = r[f"{key}64_s"], r[f"{key}32_s"]
+            cells.append(f"{a*1e3:.1f} | {b*1e3:.1f} | {b/a:.2f}x")
+        lines.append(f"| {r['input']} | {' | '.join(cells)} | {r['err_random']:.1e}, "
+                     f"{r['err_mni']:.1e}, {r['err_mni_window']:.1e} |")
+    return "\n".join(lines)
 
 
 def moment_table(rows) -> str:
@@ -306,7 +391,10 @@ def main() -> None:
     p.add_argument("--siren-size", type=int, default=None,
                    help="SIREN overhead image side (default 512 on CUDA, 256 on CPU)")
     p.add_argument("--moments", action="store_true",
-                   help="also time the float64 window moments' share of the loss")
+                   help="also time the float64 window moments' share of the loss and the "
+                   "float64 / float32 moment paths")
+    p.add_argument("--moments-only", action="store_true",
+                   help="only the moment tables (implies --moments)")
     p.add_argument("--child-memory", nargs=2, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child_memory:
@@ -316,6 +404,12 @@ def main() -> None:
     dev = a.device
     name = torch.cuda.get_device_name() if dev.startswith("cuda") else platform.processor() or platform.machine()
     print(f"device: {dev} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}")
+    if a.moments_only:
+        print()
+        print(moment_table(moment_rows(dev, a.repeats)))
+        print()
+        print(moment_path_table(moment_path_rows(dev, a.repeats)))
+        return
     print()
     print(speed_table([]))
     for row in speed_rows(dev, a.repeats):
@@ -328,6 +422,8 @@ def main() -> None:
     if a.moments:
         print()
         print(moment_table(moment_rows(dev, a.repeats)))
+        print()
+        print(moment_path_table(moment_path_rows(dev, a.repeats)))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ it left unused):
 ``glance``   ``bench_glance.py`` on the device: MS-Glance fwd+bwd against the reference-style
              loop and ``pytorch_msssim.ssim`` at 8x3x256^2 and 1x3x512^2 (peak memory on CUDA);
              the SIREN 512^2 step, L2 against L2 + MS-Glance; the share of the float64 window
-             moments in the loss time, with the float32 moments' time and index error.
+             moments in the loss time, with the float32 moments' time and index error;
+             the float64 and float32 moment paths (``moments=``) timed side by side.
 ``metrics``  ``bench_metrics.py`` on the device: PSNR / SSIM / MS-SSIM fwd and fwd+bwd
              against the peers.
 ``inr``      SIREN fits of the astronaut at 512^2, 500 steps, seeds 0-2: L2, L2 + MS-Glance,
@@ -186,6 +187,18 @@ def part_glance(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path
         moments.append(row)
         part.markdown[-1] = bench_glance.moment_table(moments)
         log("glance", f"{row['input']}: float64 moments {100*row['share64']:.0f}% of the loss")
+        budget.check()
+    paths = part.tables.setdefault("glance_moment_paths", [])
+    part.markdown += ["", "The library's two precision paths, moments=\"float64\" against "
+                      "moments=\"float32\" (two-pass central moments): moment work alone, "
+                      "Local Glance fwd+bwd, whole loss fwd+bwd (ms), and the float32 path's "
+                      "index error:", "", ""]
+    for row in bench_glance.moment_path_rows(device, sizes.repeats, sizes.glance_shapes,
+                                             sizes.glance_grid):
+        paths.append(row)
+        part.markdown[-1] = bench_glance.moment_path_table(paths)
+        log("glance", f"{row['input']}: float32 path loss {row['loss32_s'] / row['loss64_s']:.2f}x "
+            "the float64 path's time")
         budget.check()
 
 

@@ -68,6 +68,12 @@ def test_glance_part_tables(smoke):
         assert float(r["moments64_s"]) > 0 and float(r["moments32_s"]) > 0
         # random input has no flat windows: float32 rounding only
         assert 0 <= float(r["float32_max_abs_err"]) < 1e-3
+    paths = _rows(smoke / "glance_moment_paths.csv")
+    assert len(paths) == 2
+    for r in paths:
+        assert all(float(r[f"{k}{b}_s"]) > 0 for k in ("moments", "local", "loss") for b in ("64", "32"))
+        # the float32 path stays within 1e-5 of float64, flat MRI air included
+        assert 0 <= float(r["err_mni_window"]) <= 1e-5 and 0 <= float(r["err_random"]) <= 1e-5
     md = (smoke / "glance.md").read_text()
     assert "| input | ours fwd+bwd (ms) | reference style (ms) |" in md
     assert "overhead" in md and "float64 moments (ms)" in md

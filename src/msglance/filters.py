@@ -38,6 +38,7 @@ __all__ = [
     "gaussian_taps",
     "separable_filter",
     "window_sum",
+    "window_sum_adjoint",
 ]
 
 
@@ -137,6 +138,18 @@ def window_sum(x: Tensor, window: int, dim: int, stride: int = 1) -> Tensor:
     if window < 1 or stride < 1:
         raise ValueError(f"window and stride must be >= 1, got window={window}, stride={stride}")
     return _WindowSum.apply(x, window, dim, stride)
+
+
+def window_sum_adjoint(grad: Tensor, window: int, dim: int, stride: int, length: int) -> Tensor:
+    """The adjoint (transpose) of :func:`window_sum` along ``dim`` over an axis of ``length``
+    values: each value receives the sum of the gradients of the windows that contain it.
+
+    Examples:
+        >>> import torch
+        >>> window_sum_adjoint(torch.ones(1, 1, 1, 2), 3, 3, 2, 5)
+        tensor([[[[1., 1., 2., 1., 1.]]]])
+    """
+    return _window_sum_adjoint(grad, window, dim % grad.ndim, stride, length)
 
 
 def box_filter(x: Tensor, window: int, stride: int = 1) -> Tensor:

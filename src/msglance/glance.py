@@ -73,10 +73,16 @@ Complex input (a complex tensor, or a real tensor ``(B, C, H, W, 2)`` / ``(B, C,
 holding real and imaginary parts) is reduced to its magnitude (``complex_mode="magnitude"``)
 or split into real and imaginary channels (``complex_mode="channels"``).
 
-Precision: whatever the input dtype, the window moments, the index and its gradient are
-computed in float64 (see :func:`_centred_moments` for why: in float32, windows much flatter
-than the image, such as MRI air, get an index that is noise). Results and gradients are
-returned in the input dtype (float16/bfloat16 inputs: in float32 before that).
+Precision (option ``moments``, see :mod:`msglance.precision`): with ``"float64"`` (the
+default ``"auto"`` on CPUs and on CUDA chips with full-rate float64), whatever the input
+dtype, the window moments, the index and its gradient are computed in float64 (see
+:func:`_centred_moments` for why: raw float32 moments ``E[x^2] - E[x]^2`` cancel on windows
+much flatter than the image, such as MRI air, whose index becomes noise). With
+``"float32"`` (``"auto"`` on other GPUs and Apple MPS) they are computed in float32 from
+two-pass central moments (:mod:`msglance.central_moments`: the deviations from each
+window's mean are accumulated over the window's offsets, so flat windows give exact
+zeros), within ~1e-6 of float64. Results and gradients are returned in the input dtype
+(float16/bfloat16 inputs: in float32 before that).
 """
 
 from __future__ import annotations
@@ -91,8 +97,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from msglance.central_moments import central_moments_adjoint, window_central_moments
 from msglance.chunking import chunked_row_sums
 from msglance.filters import box_filter, box_filter_adjoint
+from msglance.precision import MomentsPrecision, check_moments, resolve_moments
 from msglance.validation import (
     ComplexMode,
     check_nonnegative,
@@ -212,7 +220,9 @@ def _centred_moments(
     large as ``eps`` and turns those windows' index into noise: errors up to 1.25 per window
     and 0.33 in the mean on MNI slices with a 7x7 window, against ~1e-8 in float64.
     Covariances are invariant to a common shift, so each channel's mean is removed first
-    (after padding: the padded zeros shift with the data).
+    (after padding: the padded zeros shift with the data); that alone does not save float32
+    (mean index still off by up to 9e-4 on an MNI slice). Where float64 is slow or missing,
+    ``moments="float32"`` uses two-pass central moments instead (:class:`_CentralGlance`).
     """
     dims = tuple(range(2, x.ndim))
     b = x.shape[0]
@@ -235,8 +245,13 @@ def _centred_moments(
     return x, y, (mx, my, mxx, myy, mxy)
 
 
-def _index_map(x: Tensor, y: Tensor, window: int, stride: int, eps: float, official: bool) -> Tensor:
-    """Valid-placement float64 index map of two (already padded) tensors, with autograd."""
+def _index_map(
+    x: Tensor, y: Tensor, window: int, stride: int, eps: float, official: bool, float32: bool
+) -> Tensor:
+    """Valid-placement index map of two (already padded) tensors, with autograd: float64
+    raw moments, or with ``float32`` the float32 two-pass central moments."""
+    if float32:
+        return _CentralGlance.apply(x, y, window, stride, eps, official, False)
     _, _, moments = _centred_moments(x, y, window, stride)
     return _GlanceFromMoments.apply(torch.cat(moments, dim=0), x.shape[0], eps, official)
 
@@ -249,20 +264,35 @@ def glance_index_map(
     padding: Padding = "valid",
     eps: float = DEFAULT_EPS,
     parity: Parity = None,
+    moments: MomentsPrecision = "auto",
 ) -> Tensor:
-    """Per-window Glance Index of two real ``(B, C, *spatial)`` tensors (no validation).
+    """Per-window Glance Index of two real ``(B, C, *spatial)`` tensors (no validation
+    besides ``moments``).
 
-    Returns ``(B, C, *out)``, one value per window, computed in float64 and returned in
-    ``x``'s dtype. With ``parity="official"`` the value is the reference statistic
+    Returns ``(B, C, *out)``, one value per window, computed in float64 (or, with
+    ``moments="float32"`` or ``"auto"`` on a device without fast float64, from float32
+    two-pass central moments, see :mod:`msglance.precision`) and returned in ``x``'s
+    dtype. With ``parity="official"`` the value is the reference statistic
     ``(cov + C3) / (sqrt(var_x) sqrt(var_y) + C3)``.
+
+    Examples:
+        >>> import torch
+        >>> y = torch.rand(1, 1, 16, 16)
+        >>> x = (y + 0.1 * torch.randn(1, 1, 16, 16)).clamp(0, 1)
+        >>> m64 = glance_index_map(x, y, 7, moments="float64")
+        >>> m32 = glance_index_map(x, y, 7, moments="float32")
+        >>> m32.shape, bool((m32 - m64).abs().max() < 1e-5)
+        (torch.Size([1, 1, 10, 10]), True)
     """
+    float32 = resolve_moments(moments, x.device) == "float32"
     dtype = x.dtype
     x, y = _pad(x, y, window, padding, parity)
-    return _index_map(x, y, window, stride, eps, parity == "official").to(dtype)
+    return _index_map(x, y, window, stride, eps, parity == "official", float32).to(dtype)
 
 
 def _channel_means(
-    x: Tensor, y: Tensor, window: int, stride: int, padding: Padding, eps: float, parity: Parity
+    x: Tensor, y: Tensor, window: int, stride: int, padding: Padding, eps: float, parity: Parity,
+    moments: MomentsPrecision = "auto",
 ) -> Tensor:
     """``(B, C)`` mean of :func:`glance_index_map` over the windows, in cache-sized chunks.
 
@@ -273,8 +303,11 @@ def _channel_means(
     x, y = _pad(x, y, window, padding, parity)
     b, c, *spatial = x.shape
     official = parity == "official"
+    float32 = resolve_moments(moments, x.device) == "float32"
 
     def sums(xs: Tensor, ys: Tensor) -> Tensor:
+        if float32:
+            return _CentralGlance.apply(xs, ys, window, stride, eps, official, True)
         return _GlanceSums.apply(xs, ys, window, stride, eps, official)
 
     rows = chunked_row_sums(
@@ -325,6 +358,12 @@ def _terms(moments: Moments) -> Moments:
 def _index_from_moments(moments: Moments, eps: float, official: bool) -> Tensor:
     """Per-window index (see :class:`_GlanceFromMoments`)."""
     _, _, raw_x, raw_y, cov = _terms(moments)
+    return _index_from_terms(raw_x, raw_y, cov, eps, official)
+
+
+def _index_from_terms(raw_x: Tensor, raw_y: Tensor, cov: Tensor, eps: float, official: bool) -> Tensor:
+    """Per-window index from the unclamped variances and the covariance (``cov`` is
+    overwritten)."""
     var_x, var_y = raw_x.clamp_min(0.0), raw_y.clamp_min(0.0)
     if official:
         return (cov + OFFICIAL_C3) / (safe_sqrt(var_x) * safe_sqrt(var_y) + OFFICIAL_C3)
@@ -337,6 +376,17 @@ def _index_from_moments(moments: Moments, eps: float, official: bool) -> Tensor:
 def _moment_grads(moments: Moments, eps: float, official: bool, grad: Tensor) -> Moments:
     """Gradients w.r.t. ``(mu_x, mu_y, E[x^2], E[y^2], E[xy])`` of ``sum(grad * index)``."""
     mx, my, raw_x, raw_y, cov = _terms(moments)
+    d_vx, d_vy, d_cov = _term_grads(raw_x, raw_y, cov, eps, official, grad)
+    d_mx = torch.addcmul(-my * d_cov, mx, d_vx, value=-2.0)
+    d_my = torch.addcmul(-mx * d_cov, my, d_vy, value=-2.0)
+    return d_mx, d_my, d_vx, d_vy, d_cov
+
+
+def _term_grads(
+    raw_x: Tensor, raw_y: Tensor, cov: Tensor, eps: float, official: bool, grad: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients w.r.t. ``(var_x, var_y, cov)`` of ``sum(grad * index)`` (``cov`` is
+    overwritten)."""
     var_x, var_y = raw_x.clamp_min(0.0), raw_y.clamp_min(0.0)
     if official:
         sx, sy = safe_sqrt(var_x), safe_sqrt(var_y)
@@ -358,9 +408,7 @@ def _moment_grads(moments: Moments, eps: float, official: bool, grad: Tensor) ->
         half = (grad * gi).mul_(-0.5)
         d_vx = half / vx_eps
         d_vy = half.div_(vy_eps)
-    d_mx = torch.addcmul(-my * d_cov, mx, d_vx, value=-2.0)
-    d_my = torch.addcmul(-mx * d_cov, my, d_vy, value=-2.0)
-    return d_mx, d_my, d_vx, d_vy, d_cov
+    return d_vx, d_vy, d_cov
 
 
 class _GlanceSums(torch.autograd.Function):
@@ -406,6 +454,47 @@ class _GlanceSums(torch.autograd.Function):
         return grad_x, grad_y, None, None, None, None
 
 
+class _CentralGlance(torch.autograd.Function):
+    r"""Index map (or its per-row sums, ``sums=True``) from float32 two-pass central
+    moments (:func:`msglance.central_moments.window_central_moments`), analytic backward.
+
+    Forward: ``var_x, var_y, cov`` without the cancellation of ``E[x^2] - E[x]^2``, then
+    :func:`_index_from_terms`, all in float32 (inputs of another dtype are converted and
+    their gradients converted back). Backward: :func:`_term_grads` gives ``G_vx, G_vy,
+    G_c`` on the windows and :func:`~msglance.central_moments.central_moments_adjoint`
+    carries them to pixels through the same compensated deviations, stage by stage, i.e.
+    ``dL/dx_q = (1/n) sum_{p: q in W(p)} [2 G_vx (x_q - mu_x(p)) + G_c (y_q - mu_y(p))]``.
+    The moments are kept on ``ctx`` (they are detached tensors, freed with the graph).
+    """
+
+    @staticmethod
+    def forward(ctx, x, y, window, stride, eps, official, sums):
+        moments = window_central_moments(x.float(), y.float(), window, stride)
+        b = x.shape[0]
+        raw_x, raw_y, cov = moments.second.split(b)
+        ctx.moments = moments  # the inputs and per-stage means: plain tensors, no graph
+        ctx.settings = (window, stride, eps, official, sums, x.dtype, y.dtype)
+        gi = _index_from_terms(raw_x, raw_y, cov.clone(), eps, official)
+        return gi.flatten(1).sum(dim=1) if sums else gi
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        moments = ctx.moments
+        window, stride, eps, official, sums, dtype_x, dtype_y = ctx.settings
+        raw_x, raw_y, cov = moments.second.split(moments.second.shape[0] // 3)
+        g = grad.float()
+        if sums:
+            g = g.view(-1, *([1] * (raw_x.ndim - 1)))
+        d_vx, d_vy, d_cov = _term_grads(raw_x, raw_y, cov.clone(), eps, official, g)
+        shape = raw_x.shape
+        grads = (None, None, d_vx.expand(shape), d_vy.expand(shape), d_cov.expand(shape))
+        need = (bool(ctx.needs_input_grad[0]), bool(ctx.needs_input_grad[1]))
+        gx, gy = central_moments_adjoint(moments, grads, window, stride, need)
+        return (None if gx is None else gx.to(dtype_x), None if gy is None else gy.to(dtype_y),
+                None, None, None, None, None)
+
+
 def glance_index(
     x: Tensor,
     y: Tensor,
@@ -416,6 +505,7 @@ def glance_index(
     reduction: str = "mean",
     complex_mode: ComplexMode = "magnitude",
     parity: Parity = None,
+    moments: MomentsPrecision = "auto",
 ) -> Tensor:
     r"""Local Glance Index: the mean Glance Index over all ``window``-sized windows.
 
@@ -437,15 +527,30 @@ def glance_index(
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (one value per item).
         complex_mode: ``"magnitude"`` or ``"channels"`` for complex input.
         parity: ``None`` (ours) or ``"official"`` (reference numbers; zero padding, C3).
+        moments: precision of the window moments, index and gradient: ``"float64"``
+            (raw moments, exact to ~1e-16), ``"float32"`` (two-pass central moments in
+            float32, within ~1e-6 of float64 flat windows included, for GPUs with slow or
+            no float64) or ``"auto"`` (default: float64 on CPUs and on CUDA chips with
+            full-rate float64, float32 elsewhere; see :mod:`msglance.precision`).
 
     Returns:
         The index in ``[-1, 1]`` (exactly 1 for identical inputs), reduced as asked, in the
         input's (real) dtype.
+
+    Examples:
+        >>> import torch
+        >>> y = torch.rand(2, 1, 32, 32)
+        >>> x = (y + 0.05 * torch.randn(2, 1, 32, 32)).clamp(0, 1)
+        >>> gi64 = glance_index(x, y, 7, moments="float64")
+        >>> gi32 = glance_index(x, y, 7, moments="float32")
+        >>> bool(abs(gi32 - gi64) < 1e-6), float(glance_index(y, y, 7, moments="float32"))
+        (True, 1.0)
     """
     _check_common(window, stride, padding, eps, parity)
     check_reduction(reduction)
+    check_moments(moments)
     xr, yr, out_dtype = _prepare(x, y, complex_mode)
-    values = _channel_means(xr, yr, window, stride, padding, eps, parity).mean(dim=1)
+    values = _channel_means(xr, yr, window, stride, padding, eps, parity, moments).mean(dim=1)
     return reduce(values, reduction).to(out_dtype)
 
 
@@ -736,6 +841,7 @@ def global_glance_index(
     complex_mode: ComplexMode = "magnitude",
     parity: Parity = None,
     position_weights: Tensor | None = None,
+    moments: MomentsPrecision = "auto",
 ) -> Tensor:
     r"""Global Glance Index: Local Glance of mosaics of randomly drawn pixels.
 
@@ -762,6 +868,8 @@ def global_glance_index(
         position_weights: non-negative sampling weights ``(B, 1, *spatial)``,
             ``(B, *spatial)`` or ``spatial`` (see :func:`sample_positions`): position ``i``
             is drawn first with probability ``w_i / sum_j w_j``; ``None`` = uniform.
+        moments: ``"auto"``, ``"float64"`` or ``"float32"``, the precision of the mosaics'
+            window moments (see :func:`glance_index`).
 
     Returns:
         The index in ``[-1, 1]``, reduced as asked.
@@ -778,6 +886,7 @@ def global_glance_index(
     """
     _check_common(window, stride, padding, eps, parity)
     check_reduction(reduction)
+    check_moments(moments)
     n, m = check_grid(grid, repeats, delta)
     xr, yr, out_dtype = _prepare(x, y, complex_mode)
     pixels = yr[0, 0].numel()
@@ -803,7 +912,7 @@ def global_glance_index(
     if parity == "official":
         mx = mx.clamp(0.0, 1.0) * 255.0
         my = my.clamp(0.0, 1.0) * 255.0
-    values = _channel_means(mx, my, window, stride, padding, eps, parity).mean(dim=1)
+    values = _channel_means(mx, my, window, stride, padding, eps, parity, moments).mean(dim=1)
     # the draw may miss a bad pixel: an item holding NaN or inf scores NaN all the same
     return reduce(nan_where_nonfinite(values, xr), reduction).to(out_dtype)
 
@@ -820,7 +929,7 @@ def ms_glance_index(
 
     ``(w_G GI_global + w_L GI_local) / (w_G + w_L)``. Keyword arguments go to both indices
     where they apply (``window``, ``stride``, ``padding``, ``eps``, ``complex_mode``,
-    ``parity``) or to the global one only (``grid``, ``repeats``, ``delta``, ``generator``,
+    ``parity``, ``moments``) or to the global one only (``grid``, ``repeats``, ``delta``, ``generator``,
     ``replacement``, ``position_weights``).
     """
     global_weight = check_nonnegative(global_weight, "global_weight")
@@ -829,7 +938,7 @@ def ms_glance_index(
         raise ValueError(
             f"weights must be >= 0 with a positive sum, got {global_weight}, {local_weight}"
         )
-    local_keys = {"window", "stride", "padding", "eps", "complex_mode", "parity"}
+    local_keys = {"window", "stride", "padding", "eps", "complex_mode", "parity", "moments"}
     local_kwargs = {k: v for k, v in kwargs.items() if k in local_keys}
     g = global_glance_index(x, y, reduction="none", **kwargs)
     l_ = glance_index(x, y, reduction="none", **local_kwargs)
@@ -866,7 +975,8 @@ class _SeededModule(nn.Module):
 
 
 class LocalGlanceLoss(nn.Module):
-    """``1 - GI_local(x, y)`` per item, reduced (see :func:`glance_index`)."""
+    """``1 - GI_local(x, y)`` per item, reduced (see :func:`glance_index`; ``moments``
+    picks the precision of the window moments, see :mod:`msglance.precision`)."""
 
     def __init__(
         self,
@@ -877,17 +987,19 @@ class LocalGlanceLoss(nn.Module):
         reduction: str = "mean",
         complex_mode: ComplexMode = "magnitude",
         parity: Parity = None,
+        moments: MomentsPrecision = "auto",
     ) -> None:
         super().__init__()
         _check_common(window, stride, padding, eps, parity)
         check_reduction(reduction)
         self.window, self.stride, self.padding, self.eps = window, stride, padding, eps
         self.reduction, self.complex_mode, self.parity = reduction, complex_mode, parity
+        self.moments = check_moments(moments)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         gi = glance_index(
             x, y, self.window, self.stride, self.padding, self.eps, "none",
-            self.complex_mode, self.parity,
+            self.complex_mode, self.parity, self.moments,
         )
         return reduce(1.0 - gi, self.reduction)
 
@@ -901,7 +1013,8 @@ class GlobalGlanceLoss(_SeededModule):
     Pass ``seed`` for a reproducible stream of draws (a fresh sample every call, the same
     sequence every run) or an explicit ``generator``. ``position_weights`` (a fixed map, see
     :func:`sample_positions`) weights the draws; a map given to :meth:`forward` overrides it
-    for that call (e.g. per-batch ranker scores).
+    for that call (e.g. per-batch ranker scores). ``moments`` picks the precision of the
+    window moments (see :mod:`msglance.precision`).
 
     Examples:
         >>> import torch
@@ -928,10 +1041,12 @@ class GlobalGlanceLoss(_SeededModule):
         seed: int | None = None,
         generator: torch.Generator | None = None,
         position_weights: Tensor | None = None,
+        moments: MomentsPrecision = "auto",
     ) -> None:
         super().__init__(seed, generator)
         _check_common(window, stride, padding, eps, parity)
         check_reduction(reduction)
+        self.moments = check_moments(moments)
         grid = check_grid(grid, repeats, delta)
         self.grid, self.window, self.stride, self.repeats = grid, window, stride, repeats
         self.delta, self.replacement, self.padding, self.eps = delta, replacement, padding, eps
@@ -947,7 +1062,7 @@ class GlobalGlanceLoss(_SeededModule):
         gi = global_glance_index(
             x, y, self.grid, self.window, self.stride, self.repeats, self.delta,
             self.generator_for(x.device), self.replacement, self.padding, self.eps, "none",
-            self.complex_mode, self.parity, weights,
+            self.complex_mode, self.parity, weights, self.moments,
         )
         return reduce(1.0 - gi, self.reduction)
 
@@ -973,6 +1088,8 @@ class MSGlanceLoss(nn.Module):
         pixel_weight: ``lambda_P``.
         grid, repeats, replacement: global sampling settings.
         window, stride, padding, eps, complex_mode, parity: shared index settings.
+        moments: ``"auto"``, ``"float64"`` or ``"float32"``, the precision of both Glance
+            terms' window moments (see :mod:`msglance.precision`).
         seed, generator: reproducible global sampling.
         position_weights: weights of the global draws (see :func:`sample_positions`); a
             map given to :meth:`forward` overrides it for that call.
@@ -1005,6 +1122,7 @@ class MSGlanceLoss(nn.Module):
         seed: int | None = None,
         generator: torch.Generator | None = None,
         position_weights: Tensor | None = None,
+        moments: MomentsPrecision = "auto",
     ) -> None:
         super().__init__()
         if pixel not in (None, "l1", "l2"):
@@ -1016,10 +1134,10 @@ class MSGlanceLoss(nn.Module):
         self.reduction, self.complex_mode = reduction, complex_mode
         self.global_loss = GlobalGlanceLoss(
             grid, window, stride, repeats, delta, replacement, padding, eps, "none",
-            complex_mode, parity, seed, generator, position_weights,
+            complex_mode, parity, seed, generator, position_weights, moments,
         )
         self.local_loss = LocalGlanceLoss(
-            window, stride, padding, eps, "none", complex_mode, parity
+            window, stride, padding, eps, "none", complex_mode, parity, moments
         )
         self._last: dict[str, Tensor] = {}
 
