@@ -35,7 +35,7 @@ from msglance.ranking.pseudo_labels import pseudo_scores
 MAE = MAEConfig(image_size=32, patch=4, channels=1, dim=64, depth=4, decoder_dim=32, decoder_depth=2)
 
 
-def _setup(batch: int, visible: int, device: str):
+def setup(batch: int, visible: int, device: str):
     torch.manual_seed(0)
     mae = MaskedAutoencoder(MAE).eval().to(device)
     g = torch.Generator().manual_seed(0)
@@ -73,7 +73,7 @@ def _sync(device: str) -> None:
 
 def median_times(batch, visible, device, repeats):
     """Median time of each method, the methods interleaved per repeat (fair under shared load)."""
-    mae, images, ids = _setup(batch, visible, device)
+    mae, images, ids = setup(batch, visible, device)
     times = {name: [] for name in METHODS}
     for name, fn in METHODS.items():
         fn(mae, images, ids)  # warm-up
@@ -97,7 +97,7 @@ def _status_kib(field: str) -> int:
 
 def peak_memory_mib(name, batch, visible, device):
     if torch.device(device).type == "cuda":
-        mae, images, ids = _setup(batch, visible, device)
+        mae, images, ids = setup(batch, visible, device)
         METHODS[name](mae, images, ids)
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -112,7 +112,7 @@ def peak_memory_mib(name, batch, visible, device):
 
 
 def _child_memory(name: str, batch: int, visible: int) -> None:
-    mae, images, ids = _setup(batch, visible, "cpu")
+    mae, images, ids = setup(batch, visible, "cpu")
     METHODS[name](mae, images, ids)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
@@ -134,7 +134,7 @@ def main() -> None:
     p.add_argument("--also-batches", default="8,1", help="smaller batches timed too (comma list)")
     a = p.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    mae, images, ids = _setup(a.batch, a.visible, a.device)
+    mae, images, ids = setup(a.batch, a.visible, a.device)
     diff = float((ours(mae, images, ids) - loop(mae, images, ids)).abs().max())
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {a.device}")

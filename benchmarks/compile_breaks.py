@@ -33,6 +33,17 @@ CASES: dict[str, tuple[Callable[[], Callable], int]] = {
 }
 
 
+def count_breaks(fn: Callable, x: torch.Tensor, y: torch.Tensor) -> tuple[int, int, list[str]]:
+    """(graphs, graph breaks, break sites) of ``fn(x, y)`` as ``torch._dynamo.explain`` counts them."""
+    explained = torch._dynamo.explain(fn)(x, y)
+    sites = []
+    for reason in explained.break_reasons:
+        frame = reason.user_stack[-1] if reason.user_stack else None
+        where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else "?"
+        sites.append(f"{where} {reason.reason.splitlines()[0][:80]}")
+    return explained.graph_count, explained.graph_break_count, sites
+
+
 def main() -> None:
     print(f"torch {torch.__version__}")
     print("| callable | input | graphs | breaks | break sites |")
@@ -42,14 +53,8 @@ def main() -> None:
         g = torch.Generator().manual_seed(0)
         y = torch.rand(2, 1, side, side, generator=g)
         x = (y + 0.1 * torch.randn(2, 1, side, side, generator=g)).clamp(0, 1)
-        explained = torch._dynamo.explain(make())(x.requires_grad_(True), y)
-        sites = []
-        for reason in explained.break_reasons:
-            frame = reason.user_stack[-1] if reason.user_stack else None
-            where = f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else "?"
-            sites.append(f"{where} {reason.reason.splitlines()[0][:80]}")
-        print(f"| {name} | 2x1x{side}x{side} | {explained.graph_count} | "
-              f"{explained.graph_break_count} | {'; '.join(sites) or '-'} |")
+        graphs, breaks, sites = count_breaks(make(), x.requires_grad_(True), y)
+        print(f"| {name} | 2x1x{side}x{side} | {graphs} | {breaks} | {'; '.join(sites) or '-'} |")
 
 
 if __name__ == "__main__":

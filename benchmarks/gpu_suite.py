@@ -2,7 +2,7 @@
 its own time budget.
 
     python benchmarks/gpu_suite.py --out DIR [--device cuda] [--budget-s 480] [--smoke]
-                                   [--parts glance,metrics,inr,mri]
+                                   [--parts glance,compile,metrics,inr,mri,ltrp]
 
 Parts, in this order (each gets its share of ``--budget-s`` plus whatever the parts before
 it left unused):
@@ -12,6 +12,10 @@ it left unused):
              the SIREN 512^2 step, L2 against L2 + MS-Glance; the share of the float64 window
              moments in the loss time, with the float32 moments' time and index error;
              the float64 and float32 moment paths (``moments=``) timed side by side.
+``compile``  ``torch.compile`` vs eager of ``MSGlanceLoss(seed=0)``, ``SSIMLoss()``,
+             ``glance_index`` and ``glance_index(moments="float32")`` at 2x1x128^2: value and
+             gradient difference (pass: <= 1e-5), graph breaks, compile time, fwd+bwd medians
+             and ratio (smoke: ``glance_index`` at 16^2 only).
 ``metrics``  ``bench_metrics.py`` on the device: PSNR / SSIM / MS-SSIM fwd and fwd+bwd
              against the peers.
 ``inr``      SIREN fits of the astronaut at 512^2, 500 steps, seeds 0-2: L2, L2 + MS-Glance,
@@ -20,6 +24,8 @@ it left unused):
              one epoch of every loss is timed first, then the epochs (and 3 or 2 seeds) are
              chosen to fit the remaining budget; L1, L1 + MS-Glance, L1 + Global Glance only,
              fastMRI-convention evaluation (``msglance.mri.compare.compare``).
+``ltrp``     ``bench_ltrp_pseudo.py``: LTRP pseudo-scores, batched removal pass vs per-removal
+             loop at K 16, batches 64, 8, 1, with peak memory (target: >= 5x at batch 64).
 
 A part is stopped when its budget is spent (between measurements, training steps or runs)
 and still writes what it has. Every part writes, as soon as it ends, ``DIR/<part>.json``
@@ -56,14 +62,21 @@ from typing import Any
 
 import torch
 
+from msglance.glance import glance_index
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import bench_compile  # noqa: E402
 import bench_glance  # noqa: E402
+import bench_ltrp_pseudo  # noqa: E402
 import bench_metrics  # noqa: E402
+import compile_breaks  # noqa: E402
 
-PARTS = ("glance", "metrics", "inr", "mri")
-#: each part's share of the total budget (unused time carries over to the next part)
-SHARES = {"glance": 0.12, "metrics": 0.10, "inr": 0.28, "mri": 0.50}
+PARTS = ("glance", "compile", "metrics", "inr", "mri", "ltrp")
+#: each part's share of the total budget (unused time carries over to the next part);
+#: of 480 s: glance 53, compile 43, metrics 43, inr 110, mri 173, ltrp 58
+SHARES = {"glance": 0.11, "compile": 0.09, "metrics": 0.09, "inr": 0.23, "mri": 0.36,
+          "ltrp": 0.12}
 INR_LOSSES = ("l2", "l2+0.01*global+0.01*local", "l2+0.01*ssim")
 MRI_LOSSES = ("l1", "l1+0.01*global+0.01*local", "l1+0.01*global")
 
@@ -90,6 +103,11 @@ class Sizes:
     mri_seeds: tuple[int, ...]  # preferred seed count first, then the fallback
     mri_min_epochs: int  # fewer epochs than this with the preferred seeds: use the fallback
     mri_max_epochs: int
+    compile_side: int = 128  # compile part: (2, 1, side, side) inputs
+    compile_cases: tuple[str, ...] = ("MSGlanceLoss(seed=0)", "SSIMLoss()", "glance_index",
+                                      "glance_index moments=float32")
+    ltrp_batches: tuple[int, ...] = (64, 8, 1)
+    ltrp_visible: int = 16
 
 
 FULL = Sizes(
@@ -108,6 +126,8 @@ SMOKE = Sizes(
     inr_size=32, inr_steps=3, inr_seeds=1,
     mri_size=32, mri_chans=4, mri_pools=2, mri_limit=8, mri_val_limit=4,
     mri_orientations="axial", mri_seeds=(1, 1), mri_min_epochs=1, mri_max_epochs=2,
+    compile_side=16, compile_cases=("glance_index",),  # torch.compile on a CPU: slow
+    ltrp_batches=(4, 1), ltrp_visible=4,
 )
 
 
@@ -373,8 +393,107 @@ def part_mri(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path) -
                              else "No run finished.")
 
 
+#: compile part: name -> factory of a fresh eager callable (x, y) -> scalar
+COMPILE_CASES: dict[str, Callable[[], Callable[..., torch.Tensor]]] = {
+    "MSGlanceLoss(seed=0)": lambda: bench_compile.make_loss("msglance", (16, 16)),
+    "SSIMLoss()": lambda: bench_compile.make_loss("ssim", (16, 16)),
+    "glance_index": lambda: (lambda a, b: glance_index(a, b, window=7)),
+    "glance_index moments=float32": lambda: (
+        lambda a, b: glance_index(a, b, window=7, moments="float32")),
+}
+COMPILE_TOL = 1e-5
+
+
+def part_compile(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path) -> None:
+    rows = part.tables.setdefault("compile", [])
+    side = sizes.compile_side
+    part.markdown += [f"torch.compile against eager, input 2x1x{side}x{side}, fwd+bwd median "
+                      f"of {sizes.repeats} after the compiling call and one warm-up "
+                      f"(bench_compile.step); pass = max |value diff| and max |grad diff| "
+                      f"<= {COMPILE_TOL:g}; graph breaks from torch._dynamo.explain:", "", ""]
+    dev = torch.device(device)
+    for name in sizes.compile_cases:
+        torch._dynamo.reset()
+        g = torch.Generator().manual_seed(0)
+        y = torch.rand(2, 1, side, side, generator=g)
+        x = (y + 0.05 * torch.randn(2, 1, side, side, generator=g)).clamp(0, 1)
+        x, y = x.to(dev), y.to(dev)
+        make = COMPILE_CASES[name]
+        graphs, breaks, sites = compile_breaks.count_breaks(make(), x.clone().requires_grad_(True), y)
+        torch._dynamo.reset()
+        eager, compiled = make(), torch.compile(make())
+        t_compile, vc, gc = bench_compile.step(compiled, x, y)
+        _, ve, ge = bench_compile.step(eager, x, y)
+        dv, dg = (vc - ve).abs().item(), (gc - ge).abs().max().item()
+        bench_compile.step(compiled, x, y)
+        te, tc = [], []
+        for _ in range(sizes.repeats):
+            te.append(bench_compile.step(eager, x, y)[0])
+            tc.append(bench_compile.step(compiled, x, y)[0])
+        me, mc = sorted(te)[len(te) // 2], sorted(tc)[len(tc) // 2]
+        rows.append({"callable": name, "input": f"2x1x{side}x{side}", "graphs": graphs,
+                     "graph_breaks": breaks, "break_sites": "; ".join(sites),
+                     "compile_s": t_compile, "eager_s": me, "compiled_s": mc,
+                     "eager_over_compiled": me / mc, "max_abs_value_diff": dv,
+                     "max_abs_grad_diff": dg,
+                     "pass": bool(dv <= COMPILE_TOL and dg <= COMPILE_TOL)})
+        part.markdown[-1] = compile_table(rows)
+        log("compile", f"{name}: {breaks} breaks, compile {t_compile:.1f} s, eager/compiled "
+            f"{me / mc:.2f}x, dvalue {dv:.1e}, dgrad {dg:.1e}")
+        budget.check()
+
+
+def compile_table(rows: list[dict[str, Any]]) -> str:
+    """The compile part's Markdown table."""
+    lines = ["| callable | input | graphs | breaks | compile (s) | eager (ms) | compiled (ms) | "
+             "eager/compiled | max abs dvalue | max abs dgrad | pass |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines += [f"| {r['callable']} | {r['input']} | {r['graphs']} | {r['graph_breaks']} | "
+              f"{r['compile_s']:.1f} | {1e3 * r['eager_s']:.2f} | {1e3 * r['compiled_s']:.2f} | "
+              f"{r['eager_over_compiled']:.2f} | {r['max_abs_value_diff']:.1e} | "
+              f"{r['max_abs_grad_diff']:.1e} | {'yes' if r['pass'] else 'NO'} |" for r in rows]
+    return "\n".join(lines)
+
+
+def part_ltrp(part: Part, budget: Budget, device: str, sizes: Sizes, out: Path) -> None:
+    rows = part.tables.setdefault("ltrp", [])
+    k = sizes.ltrp_visible
+    mae, images, ids = bench_ltrp_pseudo.setup(sizes.ltrp_batches[0], k, device)
+    diff = float((bench_ltrp_pseudo.ours(mae, images, ids)
+                  - bench_ltrp_pseudo.loop(mae, images, ids)).abs().max())
+    part.data.update(visible=k, max_abs_score_diff=diff, target_ratio=5.0)
+    part.markdown += [f"LTRP pseudo-scores, K = {k} visible of L = 64 (bench_ltrp_pseudo.py's "
+                      f"MAE), batched removal pass vs per-removal loop, median of "
+                      f"{sizes.repeats} interleaved; max |score diff| at batch "
+                      f"{sizes.ltrp_batches[0]} = {diff:.1e}; target: loop/batched >= 5 at "
+                      "batch 64. Peak extra memory: CUDA max_memory_allocated (CPU: RSS, "
+                      "one subprocess each).", "", ""]
+    for batch in sizes.ltrp_batches:
+        t = bench_ltrp_pseudo.median_times(batch, k, device, sizes.repeats)
+        mem = {n: bench_ltrp_pseudo.peak_memory_mib(n, batch, k, device)
+               for n in bench_ltrp_pseudo.METHODS}
+        ratio = t["loop"] / t["batched"]
+        rows.append({"batch": batch, "visible": k, "batched_s": t["batched"], "loop_s": t["loop"],
+                     "loop_over_batched": ratio, "batched_peak_mib": mem["batched"],
+                     "loop_peak_mib": mem["loop"], "target_met": bool(ratio >= 5.0)})
+        part.markdown[-1] = ltrp_table(rows)
+        log("ltrp", f"batch {batch}: loop/batched {ratio:.2f}x")
+        budget.check()
+
+
+def ltrp_table(rows: list[dict[str, Any]]) -> str:
+    """The ltrp part's Markdown table."""
+    lines = ["| batch | batched (ms) | loop (ms) | loop / batched | >= 5x | peak MiB batched | "
+             "peak MiB loop |", "|---:|---:|---:|---:|---|---:|---:|"]
+    lines += [f"| {r['batch']} | {1e3 * r['batched_s']:.1f} | {1e3 * r['loop_s']:.1f} | "
+              f"{r['loop_over_batched']:.2f}x | {'yes' if r['target_met'] else 'no'} | "
+              f"{r['batched_peak_mib']:.1f} | {r['loop_peak_mib']:.1f} |" for r in rows]
+    return "\n".join(lines)
+
+
 PART_FUNCS: dict[str, Callable[[Part, Budget, str, Sizes, Path], None]] = {
-    "glance": part_glance, "metrics": part_metrics, "inr": part_inr, "mri": part_mri,
+    "glance": part_glance, "compile": part_compile, "metrics": part_metrics,
+    "inr": part_inr, "mri": part_mri, "ltrp": part_ltrp,
 }
 
 

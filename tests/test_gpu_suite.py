@@ -33,7 +33,7 @@ def smoke(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("gpu_suite")
     proc = _run(out)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    for part in ("glance", "metrics", "inr", "mri"):
+    for part in ("glance", "compile", "metrics", "inr", "mri", "ltrp"):
         assert f"[{part}] complete" in proc.stdout
     return out
 
@@ -45,7 +45,7 @@ def test_combined_draft_names_device_versions_command_and_every_part(smoke):
     assert env["device"] == "cpu" and env["device_name"] in text
     assert f"torch {env['torch']}, CUDA {env['cuda']}" in text
     assert "--smoke --out" in env["command"] and f"`{env['command']}`" in text
-    for part in ("glance", "metrics", "inr", "mri"):
+    for part in ("glance", "compile", "metrics", "inr", "mri", "ltrp"):
         assert f"| {part} | complete |" in text
         assert f"## {part} (complete" in text
         assert json.loads((smoke / f"{part}.json").read_text())["status"] == "complete"
@@ -126,3 +126,27 @@ def test_unknown_part_is_one_line_error(tmp_path):
     proc = _run(tmp_path, "--parts", "glance,nope")
     assert proc.returncode == 2
     assert "unknown ['nope']" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_compile_part_table(smoke):
+    rows = _rows(smoke / "compile.csv")
+    assert [r["callable"] for r in rows] == ["glance_index"]  # smoke: glance_index at 16x16 only
+    for r in rows:
+        assert r["input"] == "2x1x16x16" and int(r["graph_breaks"]) >= 0
+        assert float(r["eager_s"]) > 0 and float(r["compiled_s"]) > 0
+        assert math.isclose(float(r["eager_over_compiled"]),
+                            float(r["eager_s"]) / float(r["compiled_s"]), rel_tol=1e-9)
+        assert r["pass"] == str(float(r["max_abs_value_diff"]) <= 1e-5
+                                and float(r["max_abs_grad_diff"]) <= 1e-5)
+    assert "| callable | input | graphs | breaks |" in (smoke / "compile.md").read_text()
+
+
+def test_ltrp_part_table(smoke):
+    rows = _rows(smoke / "ltrp.csv")
+    assert [int(r["batch"]) for r in rows] == [4, 1]
+    for r in rows:
+        assert math.isclose(float(r["loop_over_batched"]),
+                            float(r["loop_s"]) / float(r["batched_s"]), rel_tol=1e-9)
+    data = json.loads((smoke / "ltrp.json").read_text())["data"]
+    assert data["max_abs_score_diff"] < 1e-4
+    assert "| batch | batched (ms) | loop (ms) |" in (smoke / "ltrp.md").read_text()
