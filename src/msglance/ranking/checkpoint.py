@@ -11,14 +11,15 @@ unpickled.
 from __future__ import annotations
 
 import os
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 import torch
 
 from msglance.mri.checkpoint import load_torch_file
 
-__all__ = ["FORMAT", "read_checkpoint"]
+__all__ = ["FORMAT", "Checkpointed", "read_checkpoint"]
 
 FORMAT = 1
 
@@ -45,3 +46,39 @@ def read_checkpoint(
     if payload["kind"] != kind:
         raise ValueError(f"{path} is a {payload['kind']} checkpoint, not a {kind} checkpoint")
     return payload
+
+
+_Model = TypeVar("_Model", bound="Checkpointed")
+
+
+class Checkpointed:
+    """Mixin of the LTRP models: ``config_dict()`` for the checkpoint and
+    ``from_checkpoint(path)`` to rebuild the model from it.
+
+    A subclass sets ``checkpoint_kind`` (the ``kind`` it reads) and ``config_class`` (its
+    sizes dataclass), keeps that dataclass in ``self.config`` and takes it as the only
+    argument of ``__init__``.
+    """
+
+    checkpoint_kind: ClassVar[str]
+    config_class: ClassVar[type]
+    config: Any
+
+    def config_dict(self) -> dict[str, Any]:
+        """The model's config dataclass as a dict (for checkpoints)."""
+        return asdict(self.config)
+
+    @classmethod
+    def from_checkpoint(
+        cls: type[_Model], path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+    ) -> _Model:
+        """The model of a checkpoint written by :mod:`msglance.ranking.training`, in eval mode.
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: not an LTRP checkpoint, or one of another kind.
+        """
+        payload = read_checkpoint(path, cls.checkpoint_kind, map_location)
+        model = cls(cls.config_class(**payload["model_config"]))  # type: ignore[call-arg]
+        model.load_state_dict(payload["model"])  # type: ignore[attr-defined]
+        return model.eval()  # type: ignore[attr-defined]

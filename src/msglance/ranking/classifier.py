@@ -10,13 +10,12 @@ protocol) and the token-sparsified ViT of the study (its cost grows with ``k``, 
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from msglance.ranking.checkpoint import read_checkpoint
+from msglance.ranking.checkpoint import Checkpointed
 from msglance.ranking.vit import ClsViT
 
 __all__ = ["ClassifierConfig", "TokenClassifier"]
@@ -36,7 +35,7 @@ class ClassifierConfig:
     mlp_ratio: float = 2.0
 
 
-class TokenClassifier(ClsViT):
+class TokenClassifier(Checkpointed, ClsViT):
     """ViT classifier on kept tokens: ``forward(images, ids=None) -> (N, classes)`` logits.
 
     Examples:
@@ -48,6 +47,9 @@ class TokenClassifier(ClsViT):
         >>> tuple(clf.cls_attention(x).shape)
         (2, 16)
     """
+
+    checkpoint_kind = "classifier"
+    config_class = ClassifierConfig
 
     def __init__(self, config: ClassifierConfig | None = None):
         c = config or ClassifierConfig()
@@ -62,16 +64,3 @@ class TokenClassifier(ClsViT):
             x = blk(x)
         return self.blocks[-1].attention(x)[:, :, 0, 1:].mean(dim=1)
 
-    def config_dict(self) -> dict:
-        """The :class:`ClassifierConfig` as a dict (for checkpoints)."""
-        return asdict(self.config)
-
-    @classmethod
-    def from_checkpoint(
-        cls, path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
-    ) -> TokenClassifier:
-        """A classifier from a checkpoint of :func:`~msglance.ranking.training.train_classifier`."""
-        payload = read_checkpoint(path, "classifier", map_location)
-        model = cls(ClassifierConfig(**payload["model_config"]))
-        model.load_state_dict(payload["model"])
-        return model.eval()

@@ -18,13 +18,12 @@ mask): the reference LTRP code's cheap "removal" of a patch.
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from msglance.ranking.checkpoint import read_checkpoint
+from msglance.ranking.checkpoint import Checkpointed
 from msglance.ranking.patches import check_grid, patchify
 from msglance.ranking.vit import Block, PatchEmbed, gather_tokens, sincos_position_embedding
 
@@ -92,7 +91,7 @@ class MAEConfig:
     mlp_ratio: float = 2.0
 
 
-class MaskedAutoencoder(nn.Module):
+class MaskedAutoencoder(Checkpointed, nn.Module):
     """ViT masked autoencoder on ``image_size²`` images of ``channels`` channels.
 
     Examples:
@@ -103,6 +102,9 @@ class MaskedAutoencoder(nn.Module):
         >>> tuple(pred.shape), int(mask[0].sum()), bool(loss > 0)
         ((3, 16, 4), 12, True)
     """
+
+    checkpoint_kind = "mae"
+    config_class = MAEConfig
 
     def __init__(self, config: MAEConfig | None = None):
         super().__init__()
@@ -179,16 +181,3 @@ class MaskedAutoencoder(nn.Module):
         loss = (per_patch * mask).sum() / mask.sum()
         return loss, pred, mask
 
-    def config_dict(self) -> dict:
-        """The :class:`MAEConfig` as a dict (for checkpoints)."""
-        return asdict(self.config)
-
-    @classmethod
-    def from_checkpoint(
-        cls, path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
-    ) -> MaskedAutoencoder:
-        """An MAE from a checkpoint of :func:`~msglance.ranking.training.train_mae` (eval mode)."""
-        payload = read_checkpoint(path, "mae", map_location)
-        model = cls(MAEConfig(**payload["model_config"]))
-        model.load_state_dict(payload["model"])
-        return model.eval()

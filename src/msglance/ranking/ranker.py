@@ -11,13 +11,12 @@ full image. At inference the top ``k`` scores name the patches to keep.
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-from msglance.ranking.checkpoint import read_checkpoint
+from msglance.ranking.checkpoint import Checkpointed
 from msglance.ranking.patches import check_grid
 from msglance.ranking.vit import ClsViT
 
@@ -57,7 +56,7 @@ def check_images_fit(images: Tensor, image_size: int, patch: int, channels: int,
         )
 
 
-class PatchRanker(ClsViT):
+class PatchRanker(Checkpointed, ClsViT):
     """ViT patch ranker: ``forward(images) -> (N, L)`` scores (higher = keep).
 
     Examples:
@@ -66,6 +65,9 @@ class PatchRanker(ClsViT):
         >>> tuple(ranker.rank(torch.rand(3, 1, 8, 8)).shape)
         (3, 16)
     """
+
+    checkpoint_kind = "ranker"
+    config_class = RankerConfig
 
     def __init__(self, config: RankerConfig | None = None):
         c = config or RankerConfig()
@@ -93,16 +95,3 @@ class PatchRanker(ClsViT):
         finally:
             self.train(was_training)
 
-    def config_dict(self) -> dict:
-        """The :class:`RankerConfig` as a dict (for checkpoints)."""
-        return asdict(self.config)
-
-    @classmethod
-    def from_checkpoint(
-        cls, path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
-    ) -> PatchRanker:
-        """A ranker from a checkpoint of :func:`~msglance.ranking.training.train_ranker`."""
-        payload = read_checkpoint(path, "ranker", map_location)
-        model = cls(RankerConfig(**payload["model_config"]))
-        model.load_state_dict(payload["model"])
-        return model.eval()
