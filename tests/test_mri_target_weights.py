@@ -27,15 +27,8 @@ def test_maps_are_the_sources_per_item_and_cached_by_slice_id():
     assert len(calls) == 6 and sorted(weights.cache) == ["a", "b", "c"]
 
 
-def test_building_the_maps_draws_no_random_numbers(tmp_path):
-    ranking = pytest.importorskip("msglance.ranking")
-    from msglance.ranking.checkpoint import FORMAT
-
-    torch.manual_seed(0)
-    ranker = ranking.PatchRanker(ranking.RankerConfig(image_size=16, patch=4, dim=16, depth=1))
-    ckpt = tmp_path / "ranker.pt"
-    torch.save({"format": FORMAT, "kind": "ranker", "model_config": ranker.config_dict(),
-                "model": ranker.state_dict()}, ckpt)
+def test_building_the_maps_draws_no_random_numbers(tiny_ranker):
+    _, ckpt = tiny_ranker
     weights = TargetWeights(f"ltrp:{ckpt}")
     y = torch.rand(2, 1, 32, 32)
     state = torch.get_rng_state()
