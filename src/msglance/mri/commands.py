@@ -130,7 +130,8 @@ _DATA_PATH = typer.Option(None, "--data-path", help="folder of NIfTI (ixi) or .h
 
 @app.command("train")
 def train_command(
-    config_file: Optional[Path] = config_option(renames={"mask_kind": "mask"}),
+    config_file: Optional[Path] = config_option(renames={"mask_kind": "mask"},
+                                                nulls={"delta": -1.0}),
     out: Path = typer.Option(..., "--out", help="run directory"),
     data: str = _DATA,
     data_path: Optional[Path] = _DATA_PATH,
