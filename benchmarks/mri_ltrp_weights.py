@@ -16,10 +16,15 @@
    protocol, 3 seeds, paired by seed): ``air`` (δ = 0.01), ``ltrp`` (``position_weights =
    ltrp:OUT/ranker/last.pt``, δ = none), ``uniform`` (δ = none) and ``ltrp-air`` (both);
    ``paired.md`` (vs ``air``) plus ``paired_extra.md`` (``ltrp`` vs ``uniform``,
-   ``ltrp-air`` vs ``air``), with :mod:`msglance.mri.paired`.
+   ``ltrp-air`` vs ``ltrp``), with :mod:`msglance.mri.paired`.
 4. **Weights** (``OUT/weights.png``, ``OUT/sampling.md``): a few training slices with the
    air-prior mask and the LTRP map, and the measured share of Global Glance draws that land
    in air (target ≤ δ) under each arm.
+
+``--long-ranker 300 150`` also trains a ranker 10× longer (``OUT/long``) and measures its maps
+the same way (``OUT/long_ranker.md``, ``OUT/long_weights.png``): is a layout-only map a matter
+of training length? ``--arms ... ltrp-long`` adds its comparison arm (δ = none), a secondary
+arm added after the default ranker's maps were seen to be layout-only.
 
 ``--publish DIR`` copies the light files (tables, figures, per-run ``config.json``,
 ``summary.json``, ``log.csv``, ``eval/``) to ``DIR``. Re-running skips every finished step.
@@ -56,6 +61,8 @@ BASE = dict(data="mni", orientations="sagittal,coronal,axial", size=128, acceler
             local_window=16, epochs=20, batch_size=4, lr=0.001, lr_step=0, chans=8, pools=3,
             cascades=1, limit=0, val_limit=0, best_metric="psnr", device="cpu", workers=0)
 ARMS = ("air", "ltrp", "uniform", "ltrp-air")
+#: Needs ``--long-ranker``; added after the default ranker's maps turned out layout-only.
+SECONDARY = ("ltrp-long",)
 
 
 def training_images(size: int = 32) -> tuple[torch.Tensor, list[str]]:
@@ -87,10 +94,14 @@ def train_weights_ranker(root: Path, mae_epochs: int, ranker_epochs: int) -> Pat
     return root / "ranker" / "last.pt"
 
 
-def grid_data(ckpt: Path, arms: list[str], seeds: list[int]) -> dict:
+def grid_data(ckpt: Path, arms: list[str], seeds: list[int], long_ckpt: Path | None = None
+              ) -> dict:
     """The comparison grid (a :mod:`msglance.mri.grid` object), ``air`` the baseline."""
     spec = f"ltrp:{ckpt}"
     every = {
+        "ltrp-long": {"name": "ltrp-long", "loss": LOSS, "delta": None,
+                      "position_weights": f"ltrp:{long_ckpt}",
+                      "note": "secondary: the --long-ranker ranker"},
         "air": {"name": "air", "loss": LOSS, "note": "= the study's global0.01"},
         "ltrp": {"name": "ltrp", "loss": LOSS, "delta": None, "position_weights": spec},
         "uniform": {"name": "uniform", "loss": LOSS, "delta": None},
@@ -258,16 +269,24 @@ def main() -> None:
     parser.add_argument("--reference", type=Path,
                         default=Path("docs/results/mri_study/runs/global0.01"),
                         help="the committed global0.01 runs (seed0, seed1, seed2)")
-    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS + SECONDARY)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--mae-epochs", type=int, default=30)
     parser.add_argument("--ranker-epochs", type=int, default=15)
+    parser.add_argument("--long-ranker", type=int, nargs=2, metavar=("MAE", "RANKER"),
+                        default=None, help="also train a ranker for these many epochs "
+                        "(OUT/long) and measure its maps only (OUT/long_ranker.md; no runs)")
     parser.add_argument("--publish", type=Path, default=None,
                         help="copy tables, figures and the per-run light files here")
     args = parser.parse_args()
     root = args.out
     root.mkdir(parents=True, exist_ok=True)
     ckpt = train_weights_ranker(root, args.mae_epochs, args.ranker_epochs)
+    long_ckpt = None
+    if args.long_ranker is not None:
+        long_ckpt = train_weights_ranker(root / "long", *args.long_ranker)
+    elif "ltrp-long" in args.arms:
+        parser.error("the arm ltrp-long needs --long-ranker MAE RANKER")
 
     compare_dir = root / "compare"
     repro_path = root / "reproduction.json"
@@ -283,14 +302,15 @@ def main() -> None:
                 if seed != 0 and not (dst / "eval" / "summary.json").is_file():
                     _copy_run(args.reference / f"seed{seed}", dst)
 
-    data = grid_data(ckpt, args.arms, args.seeds)
+    data = grid_data(ckpt, args.arms, args.seeds, long_ckpt)
     (root / "grid.json").write_text(json.dumps(data, indent=2) + "\n")
     grid = parse_grid(data, str(root / "grid.json"))
     t0 = time.perf_counter()
     payload = run_grid(grid, compare_dir, progress=_show)
     print(f"comparison: {time.perf_counter() - t0:.0f} s this call")
 
-    extra = {"ltrp": "uniform", "ltrp-air": "air", "uniform": "air"}
+    # LTRP vs no prior; the air prior on top of LTRP; the longer-trained ranker vs both
+    extra = {"ltrp": "uniform", "ltrp-air": "ltrp", "ltrp-long": "uniform"}
     variant = dataclasses.replace(grid, entries=[
         dataclasses.replace(e, baseline=extra[e.name]) for e in grid.entries if e.name in extra])
     rows = paired_rows(payload["runs"], variant)
@@ -303,13 +323,23 @@ def main() -> None:
     (root / "sampling.json").write_text(json.dumps(shares, indent=2) + "\n")
     print(text)
     weights_figure(ckpt, root / "weights.png")
+    if long_ckpt is not None:
+        text, shares = sampling_table(long_ckpt)
+        (root / "long_ranker.md").write_text(
+            f"Ranker trained {args.long_ranker[0]} (MAE) / {args.long_ranker[1]} (ranker) "
+            f"epochs (`{long_ckpt}`):\n\n{text}")
+        (root / "long_ranker.json").write_text(json.dumps(shares, indent=2) + "\n")
+        weights_figure(long_ckpt, root / "long_weights.png")
+        print(text)
 
     if args.publish is not None:
         pub = args.publish
         pub.mkdir(parents=True, exist_ok=True)
         for name in ("grid.json", "reproduction.json", "ranker_info.json", "sampling.md",
-                     "sampling.json", "weights.png"):
+                     "sampling.json", "weights.png", "long_ranker.md", "long_ranker.json",
+                     "long_weights.png", "long/ranker_info.json"):
             if (root / name).is_file():
+                (pub / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(root / name, pub / name)
         for name in ("table.md", "paired.md", "paired_extra.md", "results.json",
                      "forest.png", "curves.png", "comparison.png"):
