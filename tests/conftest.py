@@ -48,3 +48,18 @@ def one_thread_quiet():
         warnings.simplefilter("ignore")
         yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def tiny_ranker(tmp_path):
+    """An untrained LTRP ranker (16×16 images, 4×4 grid of 4×4 patches, seed 0) and its
+    checkpoint file, as ``train_ranker`` writes it: ``(ranker, path)``."""
+    ranking = pytest.importorskip("msglance.ranking")
+    from msglance.ranking.checkpoint import FORMAT
+
+    torch.manual_seed(0)
+    ranker = ranking.PatchRanker(ranking.RankerConfig(image_size=16, patch=4, dim=16, depth=1))
+    path = tmp_path / "ranker.pt"
+    torch.save({"format": FORMAT, "kind": "ranker", "model_config": ranker.config_dict(),
+                "model": ranker.state_dict()}, path)
+    return ranker, path

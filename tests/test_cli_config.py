@@ -67,6 +67,22 @@ def test_mri_train_reruns_from_its_config(tmp_path):
     assert strip(log1[1]) == strip(log2[1])
 
 
+def test_mri_train_config_keeps_no_air_prior_and_position_weights(tmp_path):
+    first = tmp_path / "run"
+    res = _invoke("mri", "train", "--out", first, "--size", 32, "--chans", 2, "--pools", 2,
+                  "--epochs", 1, "--limit", 4, "--val-limit", 2, "--orientations", "axial",
+                  "--device", "cpu", "--loss", "l1+0.01*global", "--delta", -1,
+                  "--position-weights", "variance", "--glance-grid", 16)
+    assert res.exit_code == 0, res.output
+    config = json.loads((first / "config.json").read_text())
+    assert config["delta"] is None and config["position_weights"] == "variance"
+    res = _invoke("mri", "train", "--config", first / "config.json", "--out", tmp_path / "again")
+    assert res.exit_code == 0, res.output
+    again = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert {k: v for k, v in again.items() if k != "out"} == \
+        {k: v for k, v in config.items() if k != "out"}  # null stays null, not delta 0.01
+
+
 @pytest.mark.parametrize("content,message", [
     ("{not json", "cannot read it as JSON"),
     ('["a"]', "expected a JSON object"),

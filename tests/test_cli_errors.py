@@ -38,6 +38,16 @@ def _cases(root: Path) -> dict[str, tuple[list[str], str]]:
                                         "--steps", "1000000", "--device", "cpu", "--out", bad_out],
                                        "--out"),
         "mri train --out unwritable": (["mri", "train", "--out", bad_out, "--device", "cpu"], "--out"),
+        # checked before any training (a million epochs would time out)
+        "mri train --position-weights missing": (
+            ["mri", "train", "--out", str(root / "m"), "--device", "cpu", "--epochs", "1000000",
+             "--position-weights", "ltrp:missing.pt"], "--position-weights: ltrp:missing.pt"),
+        "mri train --position-weights bogus": (
+            ["mri", "train", "--out", str(root / "m"), "--device", "cpu", "--epochs", "1000000",
+             "--position-weights", "bogus"], "unknown position weights"),
+        "mri train --position-weights no global": (
+            ["mri", "train", "--out", str(root / "m"), "--device", "cpu", "--epochs", "1000000",
+             "--loss", "l1", "--position-weights", "variance"], "Global Glance term"),
         "inr fit --steps 0": (["inr", "fit", "camera", "--steps", "0", "--out", str(root / "f")],
                               "steps"),
         "inr fit --lr -1": (["inr", "fit", "camera", "--lr", "-1", "--out", str(root / "f")], "lr"),
@@ -63,7 +73,9 @@ def _cases(root: Path) -> dict[str, tuple[list[str], str]]:
 ALL = [
     "eval --device bogus", "mri train --device bogus", "eval --out unwritable",
     "demo --out unwritable", "inr fit --out unwritable", "inr study --out unwritable",
-    "mri train --out unwritable", "inr fit --steps 0", "inr fit --lr -1", "inr study --steps 0",
+    "mri train --out unwritable", "mri train --position-weights missing",
+    "mri train --position-weights bogus", "mri train --position-weights no global",
+    "inr fit --steps 0", "inr fit --lr -1", "inr study --steps 0",
     "demo --steps 0", "eval --device cuda", "demo --device cuda", "inr fit --device cuda",
     "ltrp train-mae --device bogus", "ltrp train-mae --out unwritable", "sess --device bogus",
     "sess --device cuda",

@@ -154,3 +154,35 @@ def test_nmse_loss_is_finite_for_an_all_zero_target_item():
     assert bool(torch.isfinite(x.grad).all())
     # items with a real target keep fastMRI's NMSE (up to eps * N in the denominator)
     torch.testing.assert_close(value[1], nmse(x[1:], y[1:]), rtol=1e-6, atol=0)
+
+
+def test_position_weights_reach_the_global_terms_only():
+    loss = parse("l1 + 0.5*global + 0.5*local", grid=(16, 16), seed=3)
+    assert loss.weighted_terms == ("global",)
+    assert parse("l2 + msglance").weighted_terms == ("msglance",)
+    assert parse("l1 + ssim").weighted_terms == ()
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(2, 1, 32, 32, generator=g)
+    x = y.clone()
+    x[..., 16:] = torch.rand(2, 1, 32, 16, generator=g)  # wrong in the right half only
+    w = torch.zeros(2, 1, 32, 32)
+    w[..., :16] = 1.0  # 512 positive positions per item >= the 256 drawn
+    loss(x, y, position_weights=w)
+    weighted = loss.last_terms
+    loss(x, y)
+    plain = loss.last_terms
+    # the draws avoid the wrong half: a perfect global term; l1 and local are unchanged
+    assert weighted["global"] == pytest.approx(0.0, abs=1e-6) and plain["global"] > 0.05
+    assert weighted["l1"] == plain["l1"] and weighted["local"] == plain["local"]
+    # the same value as the Global Glance loss called with those weights directly
+    direct = GlobalGlanceLoss(grid=(16, 16), seed=11)
+    again = parse("global", grid=(16, 16), seed=11)
+    x2 = y + 0.1 * torch.rand(2, 1, 32, 32, generator=g)
+    assert float(again(x2, y, position_weights=w)) == pytest.approx(
+        float(direct(x2, y, position_weights=w)), abs=1e-7)
+
+
+def test_position_weights_without_a_global_term_are_an_error():
+    y = torch.rand(1, 1, 16, 16)
+    with pytest.raises(ValueError, match="no term of 'l1 \\+ 0.1\\*ssim' takes them"):
+        parse("l1 + 0.1*ssim")(y, y, position_weights=torch.ones(16, 16))

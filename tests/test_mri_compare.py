@@ -51,6 +51,12 @@ def toy_grid() -> dict:
     (lambda g: g.update(seeds=[0, 0]), r"'seeds' must be a non-empty list of distinct integers"),
     (lambda g: g["select"]["w"].update(metric="test_psnr"), r"metric must be one of .*validation only"),
     (lambda g: g["base"].update(size=8), r"base: invalid size=8"),
+    (lambda g: g["configs"].append({"name": "w", "loss": "l1+0.01*global",
+                                    "position_weights": "ltrp:missing.pt"}),
+     r"configs\[4\] \('w'\): position_weights: ltrp:missing.pt: no such checkpoint"),
+    (lambda g: g["configs"].append({"name": "w", "loss": "l1+0.01*local",
+                                    "position_weights": "variance"}),
+     r"configs\[4\] \('w'\): position_weights 'variance' need a Global Glance term"),
 ])
 def test_bad_grid_entries_are_one_line_errors(change, message):
     grid = toy_grid()
@@ -68,6 +74,12 @@ def test_grid_file_parsing_and_cli_errors(tmp_path):
     assert grid.pair_of(grid.entry("l1")) is None and grid.pair_of(grid.entry("b")) == "l1"
     config = grid.config(grid.entry("best"), 2, tmp_path / "r", {"w": 0.1})
     assert (config.loss, config.local_window, config.seed, config.size) == ("l1+0.1*local", 4, 2, 32)
+    weighted = toy_grid()
+    weighted["configs"].append({"name": "g", "loss": "l1+0.01*global", "delta": None,
+                                "position_weights": "variance"})
+    grid = parse_grid(weighted)
+    config = grid.config(grid.entry("g"), 0, tmp_path / "g")
+    assert (config.position_weights, config.delta) == ("variance", None)
 
     bad = tmp_path / "bad.json"
     bad.write_text('{"configs": [{"name": "a", "loss": "l1", "acceleraton": 4}]}')

@@ -150,3 +150,56 @@ def test_a_run_saved_before_a_field_existed_resumes_with_its_default():
     assert config_differences(saved, {"size": 128, "loss": "l1", "local_window": 7}) == [
         "local_window (checkpoint 16, now 7)"]
     assert config_differences(saved, {"size": 128, "loss": "l1", "diagnostics": 5}) == []
+
+
+def test_position_weights_of_the_target_steer_the_global_draws_and_resume(tmp_path, monkeypatch):
+    from msglance import glance
+
+    left = np.zeros((64, 64))
+    left[:, :32] = 1.0  # 2048 positive positions per item >= the 24x24 = 576 drawn
+    spec = str(tmp_path / "left.npy")
+    np.save(spec, left)
+    draws = []
+    real = glance.sample_positions
+
+    def spy(target, count, delta=None, generator=None, replacement=False, position_weights=None):
+        index = real(target, count, delta, generator, replacement, position_weights)
+        draws.append((position_weights, index))
+        return index
+
+    monkeypatch.setattr(glance, "sample_positions", spy)
+    config = tiny(tmp_path / "run", loss="l1+0.01*global", delta=None, position_weights=spec,
+                  epochs=2, limit=8)
+    summary = train(config)
+    assert len(draws) == 2 * 2  # 8 slices, batch 4, 2 epochs: every step's global term
+    for weights, index in draws:
+        assert weights is not None and tuple(weights.shape) == (4, 1, 64, 64)
+        assert bool((index % 64 < 32).all())  # never a zero-weight position
+    assert load_config(tmp_path / "run") == config  # round trip keeps the option
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["config"]["position_weights"] == spec
+
+    # interrupted after one epoch and resumed: the same weights (the cache starts empty)
+    train(dataclasses.replace(config, out=str(tmp_path / "part"), epochs=1))
+    resumed = train(dataclasses.replace(config, out=str(tmp_path / "part")), resume=True)
+    assert resumed.history[1]["loss"] == pytest.approx(summary.history[1]["loss"], abs=1e-6)
+    a, b = _weights(tmp_path / "run" / "last.pt"), _weights(tmp_path / "part" / "last.pt")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=0, msg=key)
+    with pytest.raises(ConfigMismatchError, match="position_weights"):
+        train(dataclasses.replace(config, epochs=3, position_weights=None), resume=True)
+
+    # uniform draws (no weights) do reach the right half
+    draws.clear()
+    train(dataclasses.replace(config, out=str(tmp_path / "uniform"), epochs=1,
+                              position_weights=None))
+    assert all(w is None for w, _ in draws) and any(bool((i % 64 >= 32).any()) for _, i in draws)
+
+
+def test_position_weights_need_a_global_term_and_a_valid_source(tmp_path):
+    with pytest.raises(ValueError, match="need a Global Glance term.*'l1\\+0.01\\*local'"):
+        train(tiny(tmp_path / "a", loss="l1+0.01*local", position_weights="variance"))
+    with pytest.raises(ValueError, match="position_weights: ltrp:.*no such checkpoint"):
+        train(tiny(tmp_path / "b", position_weights=f"ltrp:{tmp_path / 'missing.pt'}"))
+    with pytest.raises(ValueError, match="invalid position_weights"):
+        tiny(tmp_path / "c", position_weights=" ").validate()
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -170,15 +170,8 @@ def test_cli_fit_with_weights(tmp_path):
     assert res.exit_code == 2 and "unknown position weights 'nope'" in res.output
 
 
-def test_ltrp_source_with_a_real_ranker_checkpoint(tmp_path):
-    ranking = pytest.importorskip("msglance.ranking")
-    from msglance.ranking.checkpoint import FORMAT
-
-    torch.manual_seed(0)
-    ranker = ranking.PatchRanker(ranking.RankerConfig(image_size=16, patch=4, dim=16, depth=1))
-    ckpt = tmp_path / "ranker.pt"
-    torch.save({"format": FORMAT, "kind": "ranker", "model_config": ranker.config_dict(),
-                "model": ranker.state_dict()}, ckpt)
+def test_ltrp_source_with_a_real_ranker_checkpoint(tiny_ranker):
+    ranker, ckpt = tiny_ranker
     image = torch.rand(3, 32, 32)
     w = weight_source(f"ltrp:{ckpt}")(image)
     scores = ranker.rank(torch.nn.functional.interpolate(

@@ -5,6 +5,9 @@
 The file's values become the options' defaults (Click's ``default_map``), so any option
 given on the command line as well wins (e.g. ``--out`` for a new folder, ``--epochs`` for a
 longer run). Keys that are not options of the command are an error naming them.
+A ``null`` in the file is given to an option named in ``nulls`` as that option's
+command-line spelling of "none" (e.g. ``"delta": null`` → ``--delta -1``): Click reads a
+``None`` default as "no default" and would fall back to the option's own default.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ __all__ = ["config_option", "load_config_defaults", "write_command_config"]
 
 
 def load_config_defaults(
-    ctx: typer.Context, path: Path | None, renames: Mapping[str, str] | None = None
+    ctx: typer.Context, path: Path | None, renames: Mapping[str, str] | None = None,
+    nulls: Mapping[str, Any] | None = None,
 ) -> None:
     """Read the JSON object at ``path`` into ``ctx.default_map`` (``renames``: file key ->
-    option name). Expected failures end the command with one line on stderr."""
+    option name; ``nulls``: option name -> the value that means ``null`` on the command
+    line). Expected failures end the command with one line on stderr."""
     if path is None:
         return
     try:
@@ -39,17 +44,21 @@ def load_config_defaults(
     renames = dict(renames or {})
     names = {p.name for p in ctx.command.params if p.name}
     values = {renames.get(k, k): v for k, v in raw.items()}
+    values.update({k: nulls[k] for k, v in values.items() if v is None and k in (nulls or {})})
     unknown = sorted(k for k in values if k not in names or k == "config")
     if unknown:
         raise cli_error(f"--config {path}: not options of this command: {', '.join(unknown)}")
     ctx.default_map = {**(ctx.default_map or {}), **values}
 
 
-def config_option(renames: Mapping[str, str] | None = None) -> Any:
-    """The ``--config FILE`` typer option (eager, so the file is read before the others)."""
+def config_option(
+    renames: Mapping[str, str] | None = None, nulls: Mapping[str, Any] | None = None
+) -> Any:
+    """The ``--config FILE`` typer option (eager, so the file is read before the others);
+    ``renames`` and ``nulls`` as in :func:`load_config_defaults`."""
 
     def callback(ctx: typer.Context, value: Path | None) -> Path | None:
-        load_config_defaults(ctx, value, renames)
+        load_config_defaults(ctx, value, renames, nulls)
         return value
 
     return typer.Option(

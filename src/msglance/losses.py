@@ -26,6 +26,12 @@ air prior to the global term only; an option that no loss term at all takes (a t
 error, whatever the spec. An option named after a term of the spec takes a dict of options
 for that term alone, which override the shared ones: ``parse("ssim + local", window=7, ssim={"window": "box7"})`` (a
 Glance ``window`` is an int, an SSIM ``window`` a name).
+
+Per-call Global Glance sampling weights: ``loss(pred, target, position_weights=w)`` hands
+``w`` (see :func:`msglance.glance.sample_positions`) to the terms whose ``forward`` takes a
+``position_weights`` keyword (``global``, ``msglance``) and to no other term
+(:attr:`CompositeLoss.weighted_terms`), so ``l1 + 0.01*global`` with weights changes the
+global term's draws only.
 """
 
 from __future__ import annotations
@@ -129,6 +135,20 @@ class CompositeLoss(nn.Module):
     After each call, :attr:`last_terms` gives each term's *unweighted* value (floats), for
     logging; they are kept as detached tensors until read, so logging costs no device sync
     unless it happens.
+
+    ``forward(pred, target, position_weights=None)``: per-call sampling weights go to the
+    :attr:`weighted_terms` only (the Global Glance terms); giving them to a loss without
+    such a term is a ``ValueError`` (they would silently do nothing).
+
+    Examples:
+        >>> import torch
+        >>> loss = parse("l1 + 0.01*global", grid=(16, 16), seed=0)
+        >>> loss.weighted_terms
+        ('global',)
+        >>> y = torch.rand(2, 1, 32, 32)
+        >>> w = torch.zeros(2, 1, 32, 32); w[..., :16] = 1.0  # draw from the left half only
+        >>> float(loss(y, y, position_weights=w)) < 1e-6
+        True
     """
 
     def __init__(self, terms: dict[str, nn.Module], weights: dict[str, float]) -> None:
@@ -140,6 +160,13 @@ class CompositeLoss(nn.Module):
         self.terms = nn.ModuleDict(terms)
         self.weights = {k: check_nonnegative(w, f"weight of {k!r}") for k, w in weights.items()}
         self._last: dict[str, Tensor] = {}
+        self._weighted = tuple(k for k, m in terms.items() if _takes_position_weights(m))
+
+    @property
+    def weighted_terms(self) -> tuple[str, ...]:
+        """The terms that take per-call ``position_weights`` (their ``forward`` has that
+        keyword: ``global``, ``msglance``), in spec order."""
+        return self._weighted
 
     @property
     def spec(self) -> str:
@@ -155,11 +182,21 @@ class CompositeLoss(nn.Module):
         built with ``reduction="none"``)."""
         return {k: float(v.mean()) for k, v in self._last.items()}
 
-    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+    def forward(
+        self, pred: Tensor, target: Tensor, position_weights: Tensor | None = None
+    ) -> Tensor:
+        if position_weights is not None and not self._weighted:
+            raise ValueError(
+                f"position_weights given, but no term of {self.spec!r} takes them (only the "
+                "Global Glance terms 'global' and 'msglance' sample positions)"
+            )
         total: Tensor | None = None
         last: dict[str, Tensor] = {}
         for name, module in self.terms.items():
-            value = module(pred, target)
+            if position_weights is not None and name in self._weighted:
+                value = module(pred, target, position_weights=position_weights)
+            else:
+                value = module(pred, target)
             last[name] = value.detach()
             part = self.weights[name] * value
             total = part if total is None else total + part
@@ -169,6 +206,14 @@ class CompositeLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"spec={self.spec!r}"
+
+
+def _takes_position_weights(module: nn.Module) -> bool:
+    """Whether ``module.forward`` has a ``position_weights`` parameter."""
+    try:
+        return "position_weights" in inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without signatures
+        return False
 
 
 def parse(spec: str, **options) -> CompositeLoss:

@@ -37,6 +37,7 @@ def _config(
     lr_step: int, seed: int, chans: int, pools: int, cascades: int, limit: int,
     val_limit: int, device: str, workers: int, amp: bool, lr_gamma: float = 0.1,
     best_metric: str = "psnr", local_window: int = 16, diagnostics: int = 0,
+    position_weights: Optional[str] = None,
 ) -> TrainConfig:
     spec = f"{data} {data_path}" if data_path is not None else data
     return TrainConfig(
@@ -47,7 +48,7 @@ def _config(
         batch_size=batch_size, lr=lr, lr_step=lr_step, seed=seed, chans=chans, pools=pools,
         cascades=cascades, limit=limit, val_limit=val_limit, device=device, workers=workers,
         amp=amp, lr_gamma=lr_gamma, best_metric=best_metric, local_window=local_window,
-        diagnostics=diagnostics,
+        diagnostics=diagnostics, position_weights=position_weights,
     )
 
 
@@ -89,6 +90,20 @@ class _Bars:
             )
 
 
+def _check_position_weights(config: TrainConfig) -> None:
+    """Fail before training on a bad ``--position-weights`` (spec, checkpoint, loss)."""
+    from msglance.mri.config import build_loss, build_target_weights
+
+    if config.position_weights is None:
+        return
+    try:
+        build_target_weights(config)
+        build_loss(config)
+    except ValueError as exc:
+        text = str(exc).removeprefix("position_weights: ")
+        raise cli_error(f"--position-weights: {text}") from None
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console, transient=True)
@@ -115,7 +130,8 @@ _DATA_PATH = typer.Option(None, "--data-path", help="folder of NIfTI (ixi) or .h
 
 @app.command("train")
 def train_command(
-    config_file: Optional[Path] = config_option(renames={"mask_kind": "mask"}),
+    config_file: Optional[Path] = config_option(renames={"mask_kind": "mask"},
+                                                nulls={"delta": -1.0}),
     out: Path = typer.Option(..., "--out", help="run directory"),
     data: str = _DATA,
     data_path: Optional[Path] = _DATA_PATH,
@@ -129,6 +145,11 @@ def train_command(
     loss: str = typer.Option("l1+0.01*global+0.01*local", help="loss spec"),
     delta: float = typer.Option(0.01, help="air prior of the Global Glance term (< 0: none)"),
     glance_grid: int = typer.Option(0, help="Global Glance grid side (0 = 96·size/256)"),
+    position_weights: Optional[str] = typer.Option(
+        None, "--position-weights", help="weight the Global Glance draws by a map of each "
+        "fully-sampled target: 'ltrp:CKPT' (an LTRP ranker checkpoint), 'variance', "
+        "'gradient' (16x16 patches) or a PATH.npy; combines with --delta; needs a 'global' or "
+        "'msglance' term in --loss. Default: uniform."),
     local_window: int = typer.Option(16, help="window side of the local (Local Glance) term"),
     epochs: int = typer.Option(20),
     batch_size: int = typer.Option(4, help="per process"),
@@ -161,10 +182,12 @@ def train_command(
                      center_fraction, mask, mask_seed, loss, delta, glance_grid, epochs,
                      batch_size, lr, lr_step, seed, chans, pools, cascades, limit, val_limit,
                      device, workers, amp, lr_gamma=lr_gamma, best_metric=best_metric,
-                     local_window=local_window, diagnostics=diagnostics)
+                     local_window=local_window, diagnostics=diagnostics,
+                     position_weights=position_weights)
     rank = int(os.environ.get("RANK", "0"))
     try:
         config.validate()
+        _check_position_weights(config)
         resolve_device(config.device)
         prepare_out_dir(out, "--out")
         if rank == 0:

@@ -31,6 +31,7 @@ from torch.utils.data import Dataset, Subset
 from msglance.glance_grid import glance_grid_for
 from msglance.mri.datasets import FastMRISlices, IXISlices, MNISlices, S1045Slice
 from msglance.mri.networks import ReconNet
+from msglance.mri.target_weights import TargetWeights
 
 __all__ = [
     "MUTABLE_KEYS",
@@ -39,6 +40,7 @@ __all__ = [
     "build_dataset",
     "build_loss",
     "build_model",
+    "build_target_weights",
     "config_differences",
     "glance_grid_side",
     "load_config",
@@ -67,6 +69,12 @@ class TrainConfig:
         loss: loss spec for :func:`msglance.losses.parse`.
         delta: air prior of the Global Glance term (forwarded to terms that accept it);
             ``None`` = no air prior.
+        position_weights: weight the Global Glance draws by a map of each item's
+            fully-sampled target (a :func:`msglance.position_weights.weight_source` spec:
+            ``"ltrp:CKPT"``, ``"variance"``, ``"gradient"``, ``"PATH.npy"``; per-patch sources
+            use 16×16 patches), see :mod:`msglance.mri.target_weights`; ``None`` = uniform.
+            Combines with ``delta``. The loss must have a Global Glance term (``global`` or
+            ``msglance``): :func:`build_loss` refuses other specs.
         glance_grid: side ``n`` of the Global Glance ``n×n`` grid; ``0`` scales the
             paper's 96 at 256² with the image side (``round(96·size/256)``, at least 16).
         local_window: window side of the ``local`` (Local Glance) term only.
@@ -97,6 +105,7 @@ class TrainConfig:
     mask_seed: int = 0
     loss: str = "l1+0.01*global+0.01*local"
     delta: float | None = 0.01
+    position_weights: str | None = None
     glance_grid: int = 0
     local_window: int = 16
     epochs: int = 20
@@ -139,6 +148,11 @@ class TrainConfig:
         for name, ok in checks:
             if not ok:
                 raise ValueError(f"invalid {name}={getattr(self, name)!r} in the training config")
+        if self.position_weights is not None and (
+            not isinstance(self.position_weights, str) or not self.position_weights.strip()
+        ):
+            raise ValueError(f"invalid position_weights={self.position_weights!r} in the "
+                             "training config (a weight-source spec such as 'ltrp:CKPT', or null)")
         if self.best_metric not in ("psnr", "ssim"):
             raise ValueError(f"best_metric must be 'psnr' or 'ssim', got {self.best_metric!r}")
         if self.size < 2**self.pools:
@@ -252,10 +266,36 @@ def glance_grid_side(config: TrainConfig) -> int:
 
 def build_loss(config: TrainConfig) -> nn.Module:
     """:func:`msglance.losses.parse` of ``config.loss`` with ``delta``, the glance grid and
-    the ``local`` term's window (``local_window``, given only when the spec has that term)."""
+    the ``local`` term's window (``local_window``, given only when the spec has that term).
+
+    Raises:
+        ValueError: a bad spec, or ``position_weights`` with a loss that has no Global
+            Glance term (the weights would change nothing: an error, not a warning).
+    """
     from msglance import losses
 
     n = glance_grid_side(config)
     names = {t.lower().replace("-", "_") for t in re.findall(r"[A-Za-z][\w\-]*", config.loss)}
     per_term = {"local": {"window": config.local_window}} if "local" in names else {}
-    return losses.parse(config.loss, delta=config.delta, grid=(n, n), **per_term)
+    loss = losses.parse(config.loss, delta=config.delta, grid=(n, n), **per_term)
+    if config.position_weights is not None and not loss.weighted_terms:
+        raise ValueError(
+            f"position_weights {config.position_weights!r} need a Global Glance term in the "
+            f"loss ('global' or 'msglance'); {config.loss!r} has none"
+        )
+    return loss
+
+
+def build_target_weights(config: TrainConfig) -> TargetWeights | None:
+    """The :class:`~msglance.mri.target_weights.TargetWeights` of ``config.position_weights``
+    (16×16 patches for the per-patch sources), ``None`` without them.
+
+    Raises:
+        ValueError: a bad spec or a missing checkpoint, as ``"position_weights: ..."``.
+    """
+    if config.position_weights is None:
+        return None
+    try:
+        return TargetWeights(config.position_weights, patch=16)
+    except ValueError as exc:
+        raise ValueError(f"position_weights: {exc}") from None

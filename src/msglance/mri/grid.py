@@ -22,7 +22,8 @@ A grid file is JSON::
 Each configuration has a ``name`` (letters, digits, ``+ . _ -``; its run directory), a
 ``loss`` spec, optionally ``baseline`` (the configuration it is paired with, seed by seed;
 default the grid's ``baseline``), ``group`` and ``note`` (free text), and any
-:class:`~msglance.mri.config.TrainConfig` field except ``out``, ``seed`` and ``loss``.
+:class:`~msglance.mri.config.TrainConfig` field except ``out``, ``seed`` and ``loss`` (e.g.
+``"delta": null``, ``"position_weights": "ltrp:ranker/last.pt"``).
 ``{placeholder}`` in a loss spec is filled by a *selection*: the value of the configuration
 in ``among`` whose mean over seeds of the run's best validation metric (``val_psnr`` or
 ``val_ssim``, the selected checkpoint's; never a test metric) is highest, ties to the
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from msglance.mri.config import TrainConfig, build_loss
+from msglance.mri.config import TrainConfig, build_loss, build_target_weights
 
 __all__ = ["GridEntry", "Selection", "Grid", "load_grid", "parse_grid", "grid_from_losses"]
 
@@ -252,6 +253,7 @@ def parse_grid(data: Any, source: str = "grid") -> Grid:
             config = grid.config(entry, grid.seeds[0], "probe", probe)
             config.validate()
             build_loss(config)  # a bad spec fails now, not after hours of training
+            build_target_weights(config)  # so does a bad position_weights spec/checkpoint
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{where}: {' '.join(str(exc).split())}") from None
     return grid

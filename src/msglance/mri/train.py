@@ -16,6 +16,10 @@ directory holds::
                   config — written atomically (temp file + ``os.replace``)
     best.pt       the same at the epoch with the best validation metric
 
+Global Glance sampling weights (``config.position_weights``, :mod:`msglance.mri.target_weights`)
+are built from each batch's fully-sampled *target*, cached per slice, and given to the
+loss's Global Glance term(s) only (``loss_fn(pred, target, position_weights=w)``).
+
 Reproducibility: the training masks of epoch ``e`` come from ``dataset.set_epoch(e)``, the
 shuffling from a generator seeded with ``(seed, e)`` (``DistributedSampler`` under DDP), and
 every other random draw (e.g. the Global Glance sampling) from the global RNGs, which the
@@ -63,6 +67,7 @@ from msglance.mri.config import (
     build_dataset,
     build_loss,
     build_model,
+    build_target_weights,
     config_differences,
     subset_evenly,
 )
@@ -266,6 +271,7 @@ def _train(
     seed_everything(config.seed)
     model = build_model(config).to(device)
     loss_fn = build_loss(config).to(device)
+    target_weights = build_target_weights(config)  # None: uniform Global Glance draws
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     scheduler = (
         torch.optim.lr_scheduler.StepLR(optimizer, config.lr_step, config.lr_gamma)
@@ -346,7 +352,11 @@ def _train(
             batch = _to_device(batch, device)
             with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
                 pred = net(batch["zero_filled"], batch["kspace"], batch["mask"])
-            loss = loss_fn(pred.float(), batch["target"])
+            if target_weights is None:
+                loss = loss_fn(pred.float(), batch["target"])
+            else:  # sampling weights of the ground truth, cached per slice
+                weights = target_weights(batch["target"], batch.get("slice_id"))
+                loss = loss_fn(pred.float(), batch["target"], position_weights=weights)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"non-finite training loss {float(loss)} at epoch {epoch + 1}, step {step}"
