@@ -149,4 +149,5 @@ def test_ltrp_part_table(smoke):
                             float(r["loop_s"]) / float(r["batched_s"]), rel_tol=1e-9)
     data = json.loads((smoke / "ltrp.json").read_text())["data"]
     assert data["max_abs_score_diff"] < 1e-4
+    assert all(float(r["chunked_s"]) > 0 and float(r["chunked_peak_mib"]) >= 0 for r in rows)
     assert "| batch | batched (ms) | loop (ms) |" in (smoke / "ltrp.md").read_text()

@@ -98,6 +98,31 @@ def test_true_removal_equals_encoding_the_k_minus_one_set_directly():
                 assert float(out.scores[n, i]) == pytest.approx(float(ref), rel=1e-5, abs=1e-7)
 
 
+@pytest.mark.parametrize("mode", ["true", "decoder"])
+@pytest.mark.parametrize("max_sequences", [1, 8, 13])
+def test_max_sequences_groups_images_and_gives_the_same_scores(mode, max_sequences):
+    mae = tiny_mae()
+    images = torch.rand(5, 1, 16, 16, generator=torch.Generator().manual_seed(3))
+    whole = pseudo_scores(mae, images, 0.5, generator=torch.Generator().manual_seed(0), mode=mode)
+    calls = []
+    real = mae.decode
+
+    def counting(*args, **kwargs):
+        calls.append(len(args[0]))
+        return real(*args, **kwargs)
+
+    mae.decode = counting
+    grouped = pseudo_scores(mae, images, 0.5, generator=torch.Generator().manual_seed(0),
+                            mode=mode, max_sequences=max_sequences)
+    k = whole.ids_keep.shape[1]  # 8 visible of 16
+    per = max(1, max_sequences // k)
+    assert calls[1::2] == [min(per, 5 - s) * k for s in range(0, 5, per)]  # removal passes
+    assert torch.equal(grouped.ids_keep, whole.ids_keep)
+    torch.testing.assert_close(grouped.scores, whole.scores, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="max_sequences"):
+        pseudo_scores(mae, images, 0.5, max_sequences=0)
+
+
 def test_key_padding_decoder_removal_equals_an_explicit_row_and_column_attention_mask():
     mae = tiny_mae(1)
     images = torch.rand(2, 1, 16, 16)

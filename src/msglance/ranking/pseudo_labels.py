@@ -15,7 +15,9 @@ Two removal modes:
   every decoder query with a key-padding mask.
 
 All ``K`` removals of a batch of ``N`` images run as **one batched pass of ``N·K``
-sequences**. Any full-reference metric of :mod:`msglance.metrics` (``"ssim"``,
+sequences** (``max_sequences`` bounds the pass: it then runs over groups of
+``⌊max_sequences / K⌋`` images, with the same scores up to float rounding and memory that no
+longer grows with ``N``). Any full-reference metric of :mod:`msglance.metrics` (``"ssim"``,
 ``"ms_glance"``, ``"effnet_distance"``, …) may replace ``l1``: it is then computed between the
 un-patchified images ``A`` and ``f(V∖{v_i})``, with the ``K`` originally visible patches pasted
 from the input into both so that only masked positions differ; a higher-is-better metric ``m``
@@ -91,6 +93,7 @@ def pseudo_scores(
     measure: str | Callable[[Tensor, Tensor], Tensor] = "l1",
     generator: torch.Generator | None = None,
     ids_keep: Tensor | None = None,
+    max_sequences: int | None = None,
 ) -> PseudoScores:
     """Removal scores of every visible patch (see the module docstring for the maths).
 
@@ -103,6 +106,8 @@ def pseudo_scores(
         measure: ``"l1"``, ``"mse"``, a registry metric name, or a callable on images.
         generator: draws the masks (ignored when ``ids_keep`` is given).
         ids_keep: ``(N, K)`` ascending visible indices to use instead of a random mask.
+        max_sequences: at most this many removal sequences per pass (at least one image's
+            ``K``); ``None`` = all ``N·K`` in one pass.
 
     Examples:
         >>> from msglance.ranking.mae import MAEConfig, MaskedAutoencoder
@@ -132,32 +137,49 @@ def pseudo_scores(
         mask = torch.ones(n, length, dtype=torch.bool, device=images.device)
         mask.scatter_(1, ids_keep, False)
     k = ids_keep.shape[1]
+    if max_sequences is not None and (not isinstance(max_sequences, int) or max_sequences < 1):
+        raise ValueError(f"max_sequences must be a positive int or None, got {max_sequences!r}")
+    fn = None
+    if measure not in ("l1", "mse"):
+        fn = _registry_measure(measure) if isinstance(measure, str) else measure
+        if not callable(fn):
+            raise ValueError(f"measure must be 'l1', 'mse', a metric name or a callable, got {measure!r}")
+    per = n if max_sequences is None else max(1, max_sequences // k)
+    scores = torch.cat([
+        _removal_scores(mae, patches[s : s + per], ids_keep[s : s + per], mask[s : s + per],
+                        mode, measure, fn, images.shape[1])
+        for s in range(0, n, per)
+    ])
+    return PseudoScores(scores, ids_keep, mask)
 
+
+def _removal_scores(mae: torch.nn.Module, patches: Tensor, ids_keep: Tensor, mask: Tensor,
+                    mode: str, measure: object, fn: Callable[[Tensor, Tensor], Tensor] | None,
+                    channels: int) -> Tensor:
+    """``(n, K)`` scores of one group of images: anchor and all ``n·K`` removals in one pass."""
+    n, k = ids_keep.shape
+    device = patches.device
     latent = mae.encode(patches, ids_keep)
-    anchor = mae.decode(latent, ids_keep)  # (N, L, D)
+    anchor = mae.decode(latent, ids_keep)  # (n, L, D)
     if mode == "true":
-        ids_rem = ids_keep[:, removal_index(k, images.device)].reshape(n * k, k - 1)
+        ids_rem = ids_keep[:, removal_index(k, device)].reshape(n * k, k - 1)
         rep = patches.repeat_interleave(k, dim=0)
         recon = mae.decode(mae.encode(rep, ids_rem), ids_rem)
     else:
-        hidden = torch.eye(k, dtype=torch.bool, device=images.device).repeat(n, 1)  # (N·K, K)
+        hidden = torch.eye(k, dtype=torch.bool, device=device).repeat(n, 1)  # (n·K, K)
         recon = mae.decode(latent.repeat_interleave(k, dim=0),
                            ids_keep.repeat_interleave(k, dim=0), hidden=hidden)
     anchor_rep = anchor.repeat_interleave(k, dim=0)
-    mask_rep = mask.repeat_interleave(k, dim=0)  # (N·K, L)
+    mask_rep = mask.repeat_interleave(k, dim=0)  # (n·K, L)
 
-    if measure in ("l1", "mse"):
+    if fn is None:
         diff = (anchor_rep - recon).abs()
         if measure == "mse":
             diff = diff.square()
         per_patch = diff.mean(dim=-1)
         scores = (per_patch * mask_rep).sum(dim=1) / mask_rep.sum(dim=1)
     else:
-        fn = _registry_measure(measure) if isinstance(measure, str) else measure
-        if not callable(fn):
-            raise ValueError(f"measure must be 'l1', 'mse', a metric name or a callable, got {measure!r}")
         grid = tuple(mae.grid)
-        channels = images.shape[1]
         original = patches.repeat_interleave(k, dim=0)
         keep = mask_rep[..., None]
 
@@ -165,4 +187,4 @@ def pseudo_scores(
             return unpatchify(torch.where(keep, p, original), int(mae.patch), grid, channels)
 
         scores = fn(image(recon), image(anchor_rep)).reshape(-1)
-    return PseudoScores(scores.reshape(n, k), ids_keep, mask)
+    return scores.reshape(n, k)
