@@ -48,6 +48,7 @@ from msglance.glance import AirPriorWarning, sample_positions
 from msglance.mri.compare import CompareEvent, paired_rows, run_grid
 from msglance.mri.config import TrainConfig, build_dataset, glance_grid_side
 from msglance.mri.grid import parse_grid
+from msglance.metrics import pcc
 from msglance.mri.paired import paired_markdown
 from msglance.mri.target_weights import TargetWeights
 from msglance.ranking import MAEConfig, RankerConfig, train_mae, train_ranker
@@ -55,22 +56,27 @@ from msglance.report import markdown_table, save_figure, subplots
 
 LOSS = "l1+0.01*global"
 DELTA = 0.01
-#: The study's base protocol (docs/results/mri_study/grid.json "base").
-BASE = dict(data="mni", orientations="sagittal,coronal,axial", size=128, acceleration=5.0,
-            center_fraction=0.08, mask_kind="random", mask_seed=0, delta=DELTA, glance_grid=0,
-            local_window=16, epochs=20, batch_size=4, lr=0.001, lr_step=0, chans=8, pools=3,
-            cascades=1, limit=0, val_limit=0, best_metric="psnr", device="cpu", workers=0)
+#: The study's base protocol, read from its committed grid (``"base"``).
+STUDY_GRID = Path(__file__).resolve().parents[1] / "docs" / "results" / "mri_study" / "grid.json"
+BASE = json.loads(STUDY_GRID.read_text())["base"]
 ARMS = ("air", "ltrp", "uniform", "ltrp-air")
 #: Needs ``--long-ranker``; added after the default ranker's maps turned out layout-only.
 SECONDARY = ("ltrp-long",)
 
 
+def training_slices(indices: list[int] | None = None) -> tuple[torch.Tensor, list[str]]:
+    """MNI training slices of the base protocol ``(n, 1, 128, 128)`` and their slice ids
+    (``indices`` of the training split; all when ``None``)."""
+    train = build_dataset(TrainConfig(**BASE), "train")
+    idx = list(range(len(train))) if indices is None else indices
+    images = torch.stack([train.image(i).float() for i in idx]).unsqueeze(1)
+    return images, [train.slice_ids[i] for i in idx]
+
+
 def training_images(size: int = 32) -> tuple[torch.Tensor, list[str]]:
     """The MNI training slices of the base protocol (128²), area-resized to ``size``²."""
-    config = TrainConfig(**BASE)
-    train = build_dataset(config, "train")
-    full = torch.stack([train.image(i).float() for i in range(len(train))]).unsqueeze(1)
-    return F.interpolate(full, size=(size, size), mode="area"), list(train.slice_ids)
+    full, ids = training_slices()
+    return F.interpolate(full, size=(size, size), mode="area"), ids
 
 
 def train_weights_ranker(root: Path, mae_epochs: int, ranker_epochs: int) -> Path:
@@ -154,11 +160,10 @@ def _copy_run(src: Path, dst: Path) -> None:
 def sampling_table(ckpt: Path, slices: int = 24, draws: int = 10) -> tuple[str, dict]:
     """Share of Global Glance positions drawn in air (target <= delta) per arm, measured."""
     config = TrainConfig(**BASE)
-    train = build_dataset(config, "train")
-    step = max(1, len(train) // slices)
-    idx = list(range(0, len(train), step))[:slices]
-    targets = torch.stack([train.image(i).float() for i in idx]).unsqueeze(1)
-    ids = [train.slice_ids[i] for i in idx]
+    count = len(build_dataset(config, "train"))
+    step = max(1, count // slices)
+    idx = list(range(0, count, step))[:slices]
+    targets, ids = training_slices(idx)
     weights = TargetWeights(f"ltrp:{ckpt}")(targets, ids)
     n = glance_grid_side(config)
     air = (targets <= DELTA).flatten(1)
@@ -211,9 +216,8 @@ def _layout_statistics(weights: torch.Tensor, targets: torch.Tensor, patch: int 
     tissue = F.avg_pool2d((targets > DELTA).float(), patch).flatten(1).double()
     mean_map = w.mean(dim=0, keepdim=True).expand_as(w)
 
-    def corr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        a, b = a - a.mean(dim=1, keepdim=True), b - b.mean(dim=1, keepdim=True)
-        return (a * b).sum(dim=1) / (a.norm(dim=1) * b.norm(dim=1))
+    def corr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:  # per slice, over its patches
+        return pcc(a[:, None, None], b[:, None, None], reduction="none")
 
     scores = w.log() - w.log().mean(dim=1, keepdim=True)  # the ranker's s, up to a shift
     out = {"score_std_across_slices": float(scores.std(dim=0).mean()),
@@ -228,16 +232,14 @@ def _layout_statistics(weights: torch.Tensor, targets: torch.Tensor, patch: int 
 
 def weights_figure(ckpt: Path, path: Path, count: int = 4) -> Path:
     """Training slices, their air-prior mask (target > δ) and their LTRP weight maps."""
-    config = TrainConfig(**BASE)
-    train = build_dataset(config, "train")
-    ids = train.slice_ids
+    _, ids = training_slices()
     pick = []
     for orientation in ("sagittal", "coronal", "axial"):
         own = [i for i, s in enumerate(ids) if s.split("/")[1] == orientation]
         pick.append(own[len(own) // 2])
     pick.append(next(i for i, s in enumerate(ids) if s.split("/")[1] == "axial"))
     pick = pick[:count]
-    targets = torch.stack([train.image(i).float() for i in pick]).unsqueeze(1)
+    targets, _ = training_slices(pick)
     weights = TargetWeights(f"ltrp:{ckpt}")(targets)
     fig, axes = subplots(3, len(pick), figsize=(2.4 * len(pick), 7.4), squeeze=False)
     for c, i in enumerate(pick):
