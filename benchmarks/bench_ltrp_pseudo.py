@@ -29,11 +29,12 @@ import time
 
 import torch
 
-from msglance.ranking.mae import MAEConfig, MaskedAutoencoder
+from msglance.ranking.mae import MaskedAutoencoder
 from msglance.ranking.patches import patchify
 from msglance.ranking.pseudo_labels import pseudo_scores
+from msglance.ranking.study import study_mae_config
 
-MAE = MAEConfig(image_size=32, patch=4, channels=1, dim=64, depth=4, decoder_dim=32, decoder_depth=2)
+MAE = study_mae_config(1)  # the LTRP study's MAE
 
 
 def setup(batch: int, visible: int, device: str):

@@ -25,15 +25,14 @@ def _train(threads: int, epochs: int, out: Path) -> None:
     torch.set_num_threads(threads)
     from msglance.ranking.classifier import ClassifierConfig
     from msglance.ranking.datasets import load_split
-    from msglance.ranking.mae import MAEConfig
+    from msglance.ranking.study import study_mae_config
     from msglance.ranking.training import train_classifier, train_mae
 
     weights = {}
     for ds in ("digits", "natural"):
         train, _ = load_split(ds, 32, 0)
-        cfg = MAEConfig(image_size=32, patch=4, channels=train.images.shape[1], dim=64, depth=4,
-                        decoder_dim=32, decoder_depth=2)
-        model = train_mae(train.images, cfg, epochs=epochs, device="cpu").model
+        model = train_mae(train.images, study_mae_config(train.images.shape[1]), epochs=epochs,
+                          device="cpu").model
         weights[f"{ds} MAE"] = torch.cat([p.detach().flatten() for p in model.parameters()])
     train, _ = load_split("digits", 32, 0)
     seen = train.subset(train.labels < 5)

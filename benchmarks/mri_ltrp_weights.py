@@ -51,7 +51,8 @@ from msglance.mri.grid import parse_grid
 from msglance.metrics import pcc
 from msglance.mri.paired import paired_markdown
 from msglance.mri.target_weights import TargetWeights
-from msglance.ranking import MAEConfig, RankerConfig, train_mae, train_ranker
+from msglance.ranking import RankerConfig, train_mae, train_ranker
+from msglance.ranking.study import study_mae_config
 from msglance.report import markdown_table, save_figure, subplots
 
 LOSS = "l1+0.01*global"
@@ -83,10 +84,8 @@ def train_weights_ranker(root: Path, mae_epochs: int, ranker_epochs: int) -> Pat
     """MAE + LTRP ranker on the training slices; returns the ranker checkpoint."""
     images, _ = training_images()
     common = dict(batch_size=64, lr=1e-3, mask_ratio=0.75, seed=0, device="cpu", resume=True)
-    mae_config = MAEConfig(image_size=32, patch=4, channels=1, dim=64, depth=4,
-                           decoder_dim=32, decoder_depth=2)
     t0 = time.perf_counter()
-    mae = train_mae(images, mae_config, epochs=mae_epochs, out=root / "mae", **common)
+    mae = train_mae(images, study_mae_config(1), epochs=mae_epochs, out=root / "mae", **common)
     ranker = train_ranker(mae.model, images, RankerConfig(channels=1), epochs=ranker_epochs,
                           out=root / "ranker", **common)
     info = {"images": len(images), "image_size": 32, "mae_epochs": mae_epochs,

@@ -62,6 +62,7 @@ __all__ = [
     "classifier_macs",
     "ndcg_at_k",
     "read_rows",
+    "study_mae_config",
     "run_study",
     "study_selectors",
     "summarize_rows",
@@ -220,7 +221,14 @@ class _Side:
     classifier: TokenClassifier | None
 
 
-def _mae_config(channels: int) -> MAEConfig:
+def study_mae_config(channels: int) -> MAEConfig:
+    """The MAE sizes of the study (labeller and judge): 32×32 images, 4×4 patches (L = 64),
+    encoder 64 wide × 4 blocks, decoder 32 × 2.
+
+    Examples:
+        >>> study_mae_config(3).channels, study_mae_config(1).patch
+        (3, 4)
+    """
     return MAEConfig(image_size=32, patch=4, channels=channels, dim=64, depth=4, decoder_dim=32,
                      decoder_depth=2)
 
@@ -230,12 +238,12 @@ def _train_side(cfg: StudyConfig, data: PatchData, labels: torch.Tensor | None, 
     c = data.images.shape[1]
     common = dict(batch_size=cfg.batch_size, lr=cfg.lr, device=cfg.device, resume=True)
     emit(StudyEvent("stage", f"seed {seed}: MAE"))
-    mae = train_mae(data.images, _mae_config(c), epochs=cfg.mae_epochs, mask_ratio=cfg.mask_ratio,
+    mae = train_mae(data.images, study_mae_config(c), epochs=cfg.mae_epochs, mask_ratio=cfg.mask_ratio,
                     seed=seed, out=root / "mae", **common).model
     judge = None
     if "B" in cfg.evaluations:  # only B needs the second MAE
         emit(StudyEvent("stage", f"seed {seed}: judge MAE"))
-        judge = train_mae(data.images, _mae_config(c), epochs=cfg.mae_epochs,
+        judge = train_mae(data.images, study_mae_config(c), epochs=cfg.mae_epochs,
                           mask_ratio=cfg.mask_ratio, seed=seed + 1000, out=root / "judge_mae",
                           **common).model
     emit(StudyEvent("stage", f"seed {seed}: ranker"))
